@@ -1,0 +1,1 @@
+//! acmeport-dns-check.

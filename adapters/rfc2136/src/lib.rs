@@ -1,0 +1,1 @@
+//! acmeport-rfc2136.

@@ -1,0 +1,108 @@
+//! Issued certificates and what is known about them.
+
+use super::{AccountId, CertificateId, OrderId, PrivateKeyPem, UserId};
+use time::OffsetDateTime;
+
+/// Whether a certificate may still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateStatus {
+    Valid,
+    Revoked,
+}
+
+impl CertificateStatus {
+    /// The API name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// Why a certificate is revoked (RFC 5280 reason codes that ACME accepts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevocationReason {
+    #[default]
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    /// The RFC 5280 reason code.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Unspecified => 0,
+            Self::KeyCompromise => 1,
+            Self::AffiliationChanged => 3,
+            Self::Superseded => 4,
+            Self::CessationOfOperation => 5,
+        }
+    }
+}
+
+/// Facts read from an issued chain by a [`crate::ports::CertificateInspector`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The leaf certificate, PEM.
+    pub leaf_pem: String,
+    /// The issuer certificates, PEM, leaf's issuer first.
+    pub chain_pem: String,
+    /// SHA-256 of the leaf's DER, lower-case hex.
+    pub fingerprint: String,
+    /// The serial number, lower-case hex.
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// The DNS names of the subject alternative name extension.
+    pub names: Vec<String>,
+}
+
+/// A certificate as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certificate {
+    pub id: CertificateId,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub status: CertificateStatus,
+    pub info: CertificateInfo,
+    /// The private key, when the service generated it or the user uploaded it.
+    pub key: Option<PrivateKeyPem>,
+    /// The CSR the certificate was finalized with, PEM.
+    pub csr: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Certificate {
+    /// The leaf followed by its issuers.
+    #[must_use]
+    pub fn fullchain(&self) -> String {
+        let mut full = self.info.leaf_pem.trim_end().to_owned();
+        full.push('\n');
+        if !self.info.chain_pem.trim().is_empty() {
+            full.push_str(self.info.chain_pem.trim_end());
+            full.push('\n');
+        }
+        full
+    }
+}
+
+/// A certificate to be stored; the repository assigns the id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCertificate {
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub info: CertificateInfo,
+    pub key: Option<PrivateKeyPem>,
+    pub csr: String,
+    pub created_at: OffsetDateTime,
+}

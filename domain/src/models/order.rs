@@ -1,0 +1,622 @@
+//! Orders and their state machine.
+//!
+//! An order shows one of four API statuses (`pending`, `valid`, `invalid`, `revoked`)
+//! and, while pending, the internal [`OrderStep`] it has finished last. Every step is
+//! committed before the next begins, so a process that dies resumes from the last
+//! finished step. Transitions are methods that check the current state and answer
+//! [`TransitionError`] when a step is taken out of turn.
+
+use super::{
+    AccountId, CertificateId, ChallengeKind, CsrSubject, Email, Identifiers, KeySpec, OrderId,
+    PrivateKeyPem, ProviderName, Published, UserId,
+};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// The status the API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Work goes on in the background.
+    Pending,
+    /// A certificate is stored (`resolved_cert_id` names it).
+    Valid,
+    /// The order failed; `error` says why.
+    Invalid,
+    /// The order's current certificate was revoked.
+    Revoked,
+}
+
+impl OrderStatus {
+    /// The API name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parses the API name (for storage adapters).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Valid, Self::Invalid, Self::Revoked]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The last step an order has finished, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrderStep {
+    /// Stored, nothing done yet.
+    Created,
+    /// The certificate key and CSR exist and are stored with the order.
+    KeyReady,
+    /// The ACME order is placed; its URL is stored.
+    Placed,
+    /// Every challenge's TXT record or HTTP token is published.
+    ChallengesPublished,
+    /// Every authoritative nameserver serves the TXT records (DNS-01), or nothing to wait
+    /// for (HTTP-01).
+    PropagationConfirmed,
+    /// The challenges were answered and the ACME order is ready to finalize.
+    ChallengesAnswered,
+    /// The CSR was sent and the certificate issued.
+    Finalized,
+    /// The certificate is downloaded and stored.
+    CertificateStored,
+}
+
+impl OrderStep {
+    /// Every step, in order.
+    pub const ALL: [Self; 8] = [
+        Self::Created,
+        Self::KeyReady,
+        Self::Placed,
+        Self::ChallengesPublished,
+        Self::PropagationConfirmed,
+        Self::ChallengesAnswered,
+        Self::Finalized,
+        Self::CertificateStored,
+    ];
+
+    /// A stable name for storage and display.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::KeyReady => "key_ready",
+            Self::Placed => "placed",
+            Self::ChallengesPublished => "challenges_published",
+            Self::PropagationConfirmed => "propagation_confirmed",
+            Self::ChallengesAnswered => "challenges_answered",
+            Self::Finalized => "finalized",
+            Self::CertificateStored => "certificate_stored",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl fmt::Display for OrderStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the user asked for. Fixed when the order is created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSpec {
+    pub identifiers: Identifiers,
+    pub challenge: ChallengeKind,
+    /// The DNS provider instance (DNS-01 only).
+    pub provider: Option<ProviderName>,
+    pub email: Option<Email>,
+    /// The subject fields the order names itself (account and configuration fill the rest
+    /// when the CSR is built).
+    pub subject: CsrSubject,
+    pub key_spec: KeySpec,
+    /// A CSR the user uploaded, PEM.
+    pub csr: Option<String>,
+    /// A private key the user uploaded, PEM.
+    pub key: Option<PrivateKeyPem>,
+}
+
+/// The progress of an order, as stored. Build it only from storage; change it only
+/// through the transition methods of [`Order`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderState {
+    pub status: OrderStatus,
+    pub step: OrderStep,
+    /// The ACME order URL of the current attempt.
+    pub acme_url: Option<String>,
+    /// Challenge material recorded for publication and not yet cleaned up.
+    pub published: Vec<Published>,
+    /// The key of the current attempt (generated or uploaded), kept until the certificate
+    /// is stored with it.
+    pub cert_key: Option<PrivateKeyPem>,
+    /// The CSR of the current attempt, PEM.
+    pub csr: Option<String>,
+    /// Why the order failed.
+    pub error: Option<String>,
+    /// What a pending order is waiting for, for example nameservers still missing a record.
+    pub detail: Option<String>,
+    /// 1 for the first issuance, incremented by each reissue.
+    pub attempt: u32,
+}
+
+impl OrderState {
+    /// The state of a newly created order.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            status: OrderStatus::Pending,
+            step: OrderStep::Created,
+            acme_url: None,
+            published: Vec::new(),
+            cert_key: None,
+            csr: None,
+            error: None,
+            detail: None,
+            attempt: 1,
+        }
+    }
+}
+
+impl Default for OrderState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A step was taken out of turn.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order {order} cannot {action} while {status} at step {step}")]
+pub struct TransitionError {
+    pub order: OrderId,
+    pub action: &'static str,
+    pub status: OrderStatus,
+    pub step: OrderStep,
+}
+
+/// An order for one certificate (and its reissues).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub spec: OrderSpec,
+    /// The newest certificate stored for this order.
+    pub resolved_cert_id: Option<CertificateId>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    state: OrderState,
+}
+
+/// An order to be stored; the repository assigns the id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub spec: OrderSpec,
+    pub created_at: OffsetDateTime,
+}
+
+impl Order {
+    /// Rebuilds an order from storage.
+    #[must_use]
+    pub fn restore(
+        id: OrderId,
+        new: NewOrder,
+        state: OrderState,
+        resolved_cert_id: Option<CertificateId>,
+        updated_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            user_id: new.user_id,
+            account_id: new.account_id,
+            spec: new.spec,
+            resolved_cert_id,
+            created_at: new.created_at,
+            updated_at,
+            state,
+        }
+    }
+
+    /// The stored progress.
+    #[must_use]
+    pub fn state(&self) -> &OrderState {
+        &self.state
+    }
+
+    /// The API status.
+    #[must_use]
+    pub fn status(&self) -> OrderStatus {
+        self.state.status
+    }
+
+    /// The last finished step.
+    #[must_use]
+    pub fn step(&self) -> OrderStep {
+        self.state.step
+    }
+
+    /// Why the order failed, if it did.
+    #[must_use]
+    pub fn error(&self) -> Option<&str> {
+        self.state.error.as_deref()
+    }
+
+    /// The ACME order URL of the current attempt.
+    #[must_use]
+    pub fn acme_url(&self) -> Option<&str> {
+        self.state.acme_url.as_deref()
+    }
+
+    fn refuse(&self, action: &'static str) -> TransitionError {
+        TransitionError {
+            order: self.id,
+            action,
+            status: self.state.status,
+            step: self.state.step,
+        }
+    }
+
+    fn advance(
+        &mut self,
+        action: &'static str,
+        from: OrderStep,
+        to: OrderStep,
+    ) -> Result<(), TransitionError> {
+        if self.state.status != OrderStatus::Pending || self.state.step != from {
+            return Err(self.refuse(action));
+        }
+        self.state.step = to;
+        self.state.detail = None;
+        Ok(())
+    }
+
+    fn require_pending(&self, action: &'static str) -> Result<(), TransitionError> {
+        if self.state.status == OrderStatus::Pending {
+            Ok(())
+        } else {
+            Err(self.refuse(action))
+        }
+    }
+
+    /// Created → KeyReady: the key (None when the user uploaded a CSR) and CSR are fixed.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `Created`.
+    pub fn key_ready(
+        &mut self,
+        key: Option<PrivateKeyPem>,
+        csr_pem: String,
+    ) -> Result<(), TransitionError> {
+        self.advance("prepare its key", OrderStep::Created, OrderStep::KeyReady)?;
+        self.state.cert_key = key;
+        self.state.csr = Some(csr_pem);
+        Ok(())
+    }
+
+    /// KeyReady → Placed: the ACME order exists at `url`.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `KeyReady`.
+    pub fn placed(&mut self, url: String) -> Result<(), TransitionError> {
+        self.advance("record its ACME order", OrderStep::KeyReady, OrderStep::Placed)?;
+        self.state.acme_url = Some(url);
+        Ok(())
+    }
+
+    /// Records challenge material about to be published (the step stays `Placed`), so it
+    /// is cleaned up even if the process dies while publishing.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `Placed`.
+    pub fn publishing(&mut self, material: Vec<Published>) -> Result<(), TransitionError> {
+        if self.state.status != OrderStatus::Pending || self.state.step != OrderStep::Placed {
+            return Err(self.refuse("record challenge material"));
+        }
+        for item in material {
+            if !self.state.published.contains(&item) {
+                self.state.published.push(item);
+            }
+        }
+        Ok(())
+    }
+
+    /// Placed → ChallengesPublished.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `Placed`.
+    pub fn published(&mut self) -> Result<(), TransitionError> {
+        self.advance(
+            "finish publishing",
+            OrderStep::Placed,
+            OrderStep::ChallengesPublished,
+        )
+    }
+
+    /// ChallengesPublished → PropagationConfirmed.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `ChallengesPublished`.
+    pub fn propagation_confirmed(&mut self) -> Result<(), TransitionError> {
+        self.advance(
+            "confirm propagation",
+            OrderStep::ChallengesPublished,
+            OrderStep::PropagationConfirmed,
+        )
+    }
+
+    /// PropagationConfirmed → ChallengesAnswered: the ACME order is ready.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `PropagationConfirmed`.
+    pub fn answered(&mut self) -> Result<(), TransitionError> {
+        self.advance(
+            "record its answered challenges",
+            OrderStep::PropagationConfirmed,
+            OrderStep::ChallengesAnswered,
+        )
+    }
+
+    /// ChallengesAnswered → Finalized: the certificate is issued.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `ChallengesAnswered`.
+    pub fn finalized(&mut self) -> Result<(), TransitionError> {
+        self.advance(
+            "record its finalization",
+            OrderStep::ChallengesAnswered,
+            OrderStep::Finalized,
+        )
+    }
+
+    /// Finalized → CertificateStored, status `valid`. The attempt's key now lives with the
+    /// certificate and is dropped from the order.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `Finalized`.
+    pub fn completed(&mut self, certificate: CertificateId) -> Result<(), TransitionError> {
+        self.advance(
+            "store its certificate",
+            OrderStep::Finalized,
+            OrderStep::CertificateStored,
+        )?;
+        self.state.status = OrderStatus::Valid;
+        self.state.cert_key = None;
+        self.state.error = None;
+        self.resolved_cert_id = Some(certificate);
+        Ok(())
+    }
+
+    /// Notes what a pending order waits for (shown by the API, cleared by the next step).
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending.
+    pub fn waiting(&mut self, detail: impl Into<String>) -> Result<(), TransitionError> {
+        self.require_pending("note progress")?;
+        self.state.detail = Some(detail.into());
+        Ok(())
+    }
+
+    /// Forgets challenge material that was removed.
+    pub fn cleaned_up(&mut self, removed: &[Published]) {
+        self.state.published.retain(|p| !removed.contains(p));
+    }
+
+    /// Pending → Invalid with the reason. The step reached is kept for diagnosis.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending.
+    pub fn failed(&mut self, reason: impl Into<String>) -> Result<(), TransitionError> {
+        self.require_pending("fail")?;
+        self.state.status = OrderStatus::Invalid;
+        self.state.error = Some(reason.into());
+        self.state.detail = None;
+        self.state.cert_key = None;
+        Ok(())
+    }
+
+    /// Starts a new attempt (a reissue): back to pending at `Created`. The certificate
+    /// issued before stays valid and stays `resolved_cert_id` until the new one is stored.
+    ///
+    /// # Errors
+    ///
+    /// When the order is still pending: one attempt at a time.
+    pub fn reissue(&mut self) -> Result<(), TransitionError> {
+        if self.state.status == OrderStatus::Pending {
+            return Err(self.refuse("be reissued"));
+        }
+        let attempt = self.state.attempt + 1;
+        let published = std::mem::take(&mut self.state.published);
+        self.state = OrderState {
+            attempt,
+            published,
+            ..OrderState::new()
+        };
+        Ok(())
+    }
+
+    /// Marks the order revoked when `certificate` is its current certificate.
+    /// Revoking an older certificate of the order changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// When `certificate` is current but the order is not `valid`.
+    pub fn certificate_revoked(
+        &mut self,
+        certificate: CertificateId,
+    ) -> Result<(), TransitionError> {
+        if self.resolved_cert_id != Some(certificate) {
+            return Ok(());
+        }
+        match self.state.status {
+            OrderStatus::Valid => {
+                self.state.status = OrderStatus::Revoked;
+                Ok(())
+            }
+            OrderStatus::Revoked => Ok(()),
+            _ => Err(self.refuse("be revoked")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::TxtRecord;
+    use time::macros::datetime;
+
+    pub(crate) fn order() -> Order {
+        let spec = OrderSpec {
+            identifiers: Identifiers::parse(&["a.example.com"]).unwrap(),
+            challenge: ChallengeKind::Dns01,
+            provider: Some(ProviderName::parse("rfc2136").unwrap()),
+            email: None,
+            subject: CsrSubject::default(),
+            key_spec: KeySpec::default(),
+            csr: None,
+            key: None,
+        };
+        let at = datetime!(2026-01-01 0:00 UTC);
+        Order::restore(
+            OrderId::new(1),
+            NewOrder {
+                user_id: UserId::new(1),
+                account_id: AccountId::new(1),
+                spec,
+                created_at: at,
+            },
+            OrderState::new(),
+            None,
+            at,
+        )
+    }
+
+    fn record() -> Published {
+        Published::Dns {
+            provider: ProviderName::parse("rfc2136").unwrap(),
+            record: TxtRecord {
+                name: "_acme-challenge.a.example.com".into(),
+                value: "v".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn happy_path_walks_every_step_in_order() {
+        let mut o = order();
+        o.key_ready(Some(PrivateKeyPem::new("k")), "csr".into()).unwrap();
+        o.placed("https://acme/order/1".into()).unwrap();
+        o.publishing(vec![record()]).unwrap();
+        o.published().unwrap();
+        o.propagation_confirmed().unwrap();
+        o.answered().unwrap();
+        o.cleaned_up(&[record()]);
+        o.finalized().unwrap();
+        assert_eq!(o.status(), OrderStatus::Pending);
+        o.completed(CertificateId::new(9)).unwrap();
+        assert_eq!(o.status(), OrderStatus::Valid);
+        assert_eq!(o.step(), OrderStep::CertificateStored);
+        assert_eq!(o.resolved_cert_id, Some(CertificateId::new(9)));
+        assert!(o.state().cert_key.is_none(), "the key moves to the certificate");
+        assert!(o.state().published.is_empty());
+    }
+
+    #[test]
+    fn steps_out_of_turn_are_rejected() {
+        let mut o = order();
+        let err = o.placed("u".into()).unwrap_err();
+        assert_eq!(err.step, OrderStep::Created);
+        assert!(o.finalized().is_err());
+        assert!(o.completed(CertificateId::new(1)).is_err());
+        assert!(o.publishing(vec![record()]).is_err());
+        assert_eq!(o.step(), OrderStep::Created, "a refused step changes nothing");
+    }
+
+    #[test]
+    fn failure_keeps_reason_and_step_and_ends_work() {
+        let mut o = order();
+        o.key_ready(None, "csr".into()).unwrap();
+        o.failed("acme said no").unwrap();
+        assert_eq!(o.status(), OrderStatus::Invalid);
+        assert_eq!(o.error(), Some("acme said no"));
+        assert_eq!(o.step(), OrderStep::KeyReady);
+        assert!(o.placed("u".into()).is_err(), "an invalid order takes no further step");
+        assert!(o.failed("again").is_err());
+    }
+
+    #[test]
+    fn reissue_restarts_but_keeps_the_certificate() {
+        let mut o = order();
+        assert!(o.reissue().is_err(), "a pending order cannot be reissued");
+        o.key_ready(None, "c".into()).unwrap();
+        o.placed("u".into()).unwrap();
+        o.published().unwrap();
+        o.propagation_confirmed().unwrap();
+        o.answered().unwrap();
+        o.finalized().unwrap();
+        o.completed(CertificateId::new(3)).unwrap();
+        o.reissue().unwrap();
+        assert_eq!(o.status(), OrderStatus::Pending);
+        assert_eq!(o.step(), OrderStep::Created);
+        assert_eq!(o.state().attempt, 2);
+        assert!(o.acme_url().is_none());
+        assert_eq!(o.resolved_cert_id, Some(CertificateId::new(3)));
+    }
+
+    #[test]
+    fn only_the_current_certificate_revokes_the_order() {
+        let mut o = order();
+        o.key_ready(None, "c".into()).unwrap();
+        o.placed("u".into()).unwrap();
+        o.published().unwrap();
+        o.propagation_confirmed().unwrap();
+        o.answered().unwrap();
+        o.finalized().unwrap();
+        o.completed(CertificateId::new(3)).unwrap();
+        o.certificate_revoked(CertificateId::new(2)).unwrap();
+        assert_eq!(o.status(), OrderStatus::Valid);
+        o.certificate_revoked(CertificateId::new(3)).unwrap();
+        assert_eq!(o.status(), OrderStatus::Revoked);
+        o.reissue().unwrap();
+        assert_eq!(o.status(), OrderStatus::Pending);
+    }
+
+    #[test]
+    fn step_and_status_names_round_trip() {
+        for step in OrderStep::ALL {
+            assert_eq!(OrderStep::from_name(step.as_str()), Some(step));
+        }
+        for s in ["pending", "valid", "invalid", "revoked"] {
+            assert_eq!(OrderStatus::from_name(s).map(OrderStatus::as_str), Some(s));
+        }
+        assert_eq!(OrderStep::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,641 @@
+//! Ports: the traits through which the domain reaches the outside world.
+//!
+//! Each port is a small `#[async_trait]` trait that adapters implement. The service holds
+//! them as `Arc<dyn Port>`. With the `mocks` feature, mockall mocks (`MockAcmeClient`, ...)
+//! are generated for tests.
+
+use crate::models::{
+    AccountCredentials, AccountId, AcmeAccount, Certificate, CertificateId, CertificateInfo,
+    ChallengeKind, ChallengeToSolve, CsrSubject, DirectoryUrl, DomainName, Email,
+    ExternalAccountBinding, Identifiers, KeySpec, Listing, NewAcmeAccount, NewCertificate,
+    NewOrder, NewUser, Order, OrderId, Page, Password, PasswordHash, PrivateKeyPem,
+    RevocationReason, TxtRecord, User, UserId, Username, WorkerId,
+};
+use crate::BoxError;
+use async_trait::async_trait;
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------------------------------
+// Storage
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// A unique constraint was hit (for example an existing username); names what.
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// The row to update does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Another worker holds the order's lease; this worker must stop working it.
+    #[error("the lease on the order is held by another worker")]
+    LeaseLost,
+    /// The database failed.
+    #[error("storage failed")]
+    Backend(#[source] BoxError),
+}
+
+/// Users.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// Stores a new user.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::Duplicate`] when the username is taken.
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError>;
+
+    /// The user with this name.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
+
+    /// How many users exist (to tell a first start).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn count(&self) -> Result<u64, RepoError>;
+}
+
+/// ACME accounts.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait AccountRepo: Send + Sync {
+    /// Stores a new account.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::Duplicate`] when the user already has an account for this
+    /// email and directory.
+    async fn insert(&self, account: NewAcmeAccount) -> Result<AcmeAccount, RepoError>;
+
+    /// The account with this id, whoever owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn get(&self, id: AccountId) -> Result<Option<AcmeAccount>, RepoError>;
+
+    /// The user's account for this email and directory.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only.
+    async fn find(
+        &self,
+        user: UserId,
+        email: &Email,
+        directory: &DirectoryUrl,
+    ) -> Result<Option<AcmeAccount>, RepoError>;
+
+    /// A page of the user's accounts, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<AcmeAccount>, RepoError>;
+
+    /// Replaces the stored account (status, credentials).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::NotFound`] when it is gone.
+    async fn update(&self, account: &AcmeAccount) -> Result<(), RepoError>;
+}
+
+/// Orders, their durable progress and the leases of the workers that run them.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait OrderRepo: Send + Sync {
+    /// Stores a new pending order.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn insert(&self, order: NewOrder) -> Result<Order, RepoError>;
+
+    /// The order with this id, whoever owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepoError>;
+
+    /// An order of this user with the same account, ordered list of identifiers, challenge
+    /// type and email ("already exists").
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn find_existing(
+        &self,
+        user: UserId,
+        account: AccountId,
+        identifiers: &Identifiers,
+        challenge: ChallengeKind,
+        email: Option<Email>,
+    ) -> Result<Option<Order>, RepoError>;
+
+    /// A page of the user's orders, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Order>, RepoError>;
+
+    /// Stores the order's state. With `worker`, the write is fenced: it succeeds only while
+    /// that worker holds the lease, renews the lease to `lease_until`, and appends the step
+    /// to the order's history with the worker's name.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::LeaseLost`] when `worker` no longer holds the lease, and
+    /// [`RepoError::NotFound`] when the order is gone.
+    async fn save(
+        &self,
+        order: &Order,
+        worker: Option<WorkerId>,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError>;
+
+    /// Claims one pending order whose lease is free or expired (at `now`) for `worker`
+    /// until `lease_until`. Two workers never hold the same order.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Order>, RepoError>;
+
+    /// Extends the worker's lease.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::LeaseLost`] when the worker no longer holds it.
+    async fn renew(
+        &self,
+        order: OrderId,
+        worker: &WorkerId,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError>;
+
+    /// Gives the lease up (the order may be claimed again at once if still pending).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError>;
+}
+
+/// Issued certificates.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait CertificateRepo: Send + Sync {
+    /// Stores a certificate. Idempotent: when the order already has a certificate with
+    /// the same fingerprint (a resumed order storing again), that one is returned.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn insert(&self, certificate: NewCertificate) -> Result<Certificate, RepoError>;
+
+    /// The certificate with this id, whoever owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn get(&self, id: CertificateId) -> Result<Option<Certificate>, RepoError>;
+
+    /// A page of the user's certificates, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Certificate>, RepoError>;
+
+    /// The valid certificates issued through an account.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn valid_for_account(&self, account: AccountId) -> Result<Vec<Certificate>, RepoError>;
+
+    /// Marks a certificate revoked at `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::NotFound`] when it is gone.
+    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError>;
+
+    /// Deletes the certificate and its key.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::NotFound`] when it is gone.
+    async fn delete(&self, id: CertificateId) -> Result<(), RepoError>;
+}
+
+/// The HTTP-01 tokens being served, shared by every instance.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ChallengeTokenStore: Send + Sync {
+    /// Serves `key_authorization` for `token` from now on (idempotent).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn put(&self, token: &str, key_authorization: &str) -> Result<(), RepoError>;
+
+    /// The key authorization for `token`, if served.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn get(&self, token: &str) -> Result<Option<String>, RepoError>;
+
+    /// Stops serving `token` (absent tokens are fine).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn remove(&self, token: &str) -> Result<(), RepoError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// ACME
+
+/// A failure talking to the ACME server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcmeError {
+    /// The server refused the request; the text is its problem document made readable
+    /// (type, detail and subproblems).
+    #[error("the ACME server refused: {0}")]
+    Rejected(String),
+    /// An authorization or the order ended invalid; the text says which and why.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+    /// Polling did not reach the wanted state in time.
+    #[error("timed out waiting for the ACME server: {0}")]
+    Timeout(String),
+    /// The certificate was already revoked.
+    #[error("the certificate is already revoked")]
+    AlreadyRevoked,
+    /// The stored credentials cannot be used.
+    #[error("invalid account credentials: {0}")]
+    Credentials(String),
+    /// Network or protocol failure.
+    #[error("ACME request failed: {0}")]
+    Transport(#[source] BoxError),
+}
+
+/// What registering an account returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredAccount {
+    /// The account URL.
+    pub uri: String,
+    /// The credentials to store (encrypted) and pass back on every call.
+    pub credentials: AccountCredentials,
+}
+
+/// The ACME protocol (RFC 8555), per account.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait AcmeClient: Send + Sync {
+    /// Registers an account at `directory`, agreeing to the terms of service; with an
+    /// External Account Binding when given; with `key` as account key when given.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] when the server refuses (bad contact, EAB required, ...).
+    async fn register(
+        &self,
+        directory: &DirectoryUrl,
+        email: &Email,
+        eab: Option<ExternalAccountBinding>,
+        key: Option<PrivateKeyPem>,
+    ) -> Result<RegisteredAccount, AcmeError>;
+
+    /// Places a new order for the identifiers and returns its URL.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] when the server refuses (for example a deactivated account).
+    async fn place_order(
+        &self,
+        account: &AccountCredentials,
+        identifiers: &Identifiers,
+    ) -> Result<String, AcmeError>;
+
+    /// The challenges of `kind` still to answer for the order at `order_url`: one per
+    /// authorization that is not valid yet (an already valid one needs none).
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] when the server offers no challenge of that kind.
+    async fn challenges(
+        &self,
+        account: &AccountCredentials,
+        order_url: &str,
+        kind: ChallengeKind,
+    ) -> Result<Vec<ChallengeToSolve>, AcmeError>;
+
+    /// Tells the server the challenges of `kind` are ready and waits until the order is
+    /// ready for finalization. Idempotent: challenges already answered are not answered
+    /// again.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::ValidationFailed`] with the server's reason when an authorization
+    /// ends invalid; [`AcmeError::Timeout`].
+    async fn answer(
+        &self,
+        account: &AccountCredentials,
+        order_url: &str,
+        kind: ChallengeKind,
+    ) -> Result<(), AcmeError>;
+
+    /// Finalizes the order with the CSR (DER) and waits until the certificate is issued.
+    /// An order that is already finalized is only waited for.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] (for example a CSR the server refuses); [`AcmeError::Timeout`].
+    async fn finalize(
+        &self,
+        account: &AccountCredentials,
+        order_url: &str,
+        csr_der: &[u8],
+    ) -> Result<(), AcmeError>;
+
+    /// Downloads the issued chain, PEM, leaf first.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] when the order has no certificate.
+    async fn certificate(
+        &self,
+        account: &AccountCredentials,
+        order_url: &str,
+    ) -> Result<String, AcmeError>;
+
+    /// Revokes the certificate (leaf PEM) with a reason.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`], for example when it is already revoked.
+    async fn revoke(
+        &self,
+        account: &AccountCredentials,
+        leaf_pem: &str,
+        reason: RevocationReason,
+    ) -> Result<(), AcmeError>;
+
+    /// Deactivates the account at the server.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`].
+    async fn deactivate(&self, account: &AccountCredentials) -> Result<(), AcmeError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys and CSRs
+
+/// A failure building keys, CSRs or reading certificates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsrError {
+    /// The PEM is not a usable private key; says why.
+    #[error("invalid private key: {0}")]
+    InvalidKey(String),
+    /// The PEM is not a usable CSR; says why.
+    #[error("invalid CSR: {0}")]
+    InvalidCsr(String),
+    /// The certificate chain cannot be read.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// Key generation or signing failed.
+    #[error("key operation failed")]
+    Internal(#[source] BoxError),
+}
+
+/// A CSR ready to send: PEM for storage, DER for ACME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Csr {
+    pub pem: String,
+    pub der: Vec<u8>,
+}
+
+/// Keys and certificate signing requests.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait CsrFactory: Send + Sync {
+    /// Generates a new private key, PEM.
+    ///
+    /// # Errors
+    ///
+    /// [`CsrError::Internal`].
+    async fn generate_key(&self, spec: KeySpec) -> Result<PrivateKeyPem, CsrError>;
+
+    /// Checks that a user's PEM (PKCS#1 or PKCS#8, RSA or EC) is a usable key.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`CsrError::InvalidKey`] for anything else.
+    fn check_key(&self, key: &PrivateKeyPem) -> Result<(), CsrError>;
+
+    /// Builds and signs a CSR: the first identifier as common name, all of them as SANs
+    /// in the order given, and the subject.
+    ///
+    /// # Errors
+    ///
+    /// [`CsrError::InvalidKey`], [`CsrError::Internal`].
+    fn build_csr(
+        &self,
+        key: &PrivateKeyPem,
+        identifiers: &Identifiers,
+        subject: &CsrSubject,
+        email: Option<Email>,
+    ) -> Result<Csr, CsrError>;
+
+    /// Parses an uploaded CSR, verifies its signature and returns its DNS names with the
+    /// CSR itself.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`CsrError::InvalidCsr`] for anything unreadable or badly signed.
+    fn parse_csr(&self, pem: &str) -> Result<(Vec<DomainName>, Csr), CsrError>;
+}
+
+/// Reads facts from issued certificates.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait CertificateInspector: Send + Sync {
+    /// Splits a PEM chain (leaf first) and reads the leaf.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`CsrError::InvalidCertificate`] when the chain cannot be read.
+    fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// DNS
+
+/// A failure of a DNS provider.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// No zone of this provider contains the name.
+    #[error("no zone found for {0}")]
+    ZoneNotFound(String),
+    /// The provider refused the change; the text is its reason (with its error codes).
+    #[error("the DNS provider refused: {0}")]
+    Rejected(String),
+    /// Network or protocol failure.
+    #[error("DNS provider request failed: {0}")]
+    Transport(#[source] BoxError),
+}
+
+/// A place where TXT records for DNS-01 can be written.
+///
+/// Two values on one name must coexist (a wildcard and its apex share
+/// `_acme-challenge.<name>`), and cleanup removes only the given value.
+///
+/// Library users can plug in a provider of their own:
+///
+/// ```
+/// use acmeport_domain::ports::{DnsError, DnsProvider};
+/// use acmeport_domain::TxtRecord;
+/// use async_trait::async_trait;
+///
+/// struct MyDns;
+///
+/// #[async_trait]
+/// impl DnsProvider for MyDns {
+///     async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
+///         println!("add TXT {} {}", record.name, record.value);
+///         Ok(())
+///     }
+///     async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
+///         println!("remove TXT {} {}", record.name, record.value);
+///         Ok(())
+///     }
+/// }
+/// ```
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait DnsProvider: Send + Sync {
+    /// Adds the value to the TXT set of the name, keeping other values. Presenting a value
+    /// that is already there succeeds. Returns once the provider accepted the change
+    /// (Route53: `INSYNC`).
+    ///
+    /// # Errors
+    ///
+    /// [`DnsError::ZoneNotFound`], [`DnsError::Rejected`], [`DnsError::Transport`].
+    async fn present(&self, record: &TxtRecord) -> Result<(), DnsError>;
+
+    /// Removes this value only; other values of the name stay. Removing a value that is
+    /// already gone succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`DnsError::ZoneNotFound`], [`DnsError::Rejected`], [`DnsError::Transport`].
+    async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError>;
+}
+
+/// A failure of the propagation check itself (not "not yet visible").
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PropagationError {
+    /// The zone's nameservers cannot be found.
+    #[error("cannot find the authoritative nameservers of {0}")]
+    NoNameservers(String),
+    /// Resolution failed.
+    #[error("DNS lookup failed: {0}")]
+    Lookup(#[source] BoxError),
+}
+
+/// Checks that a TXT value is served by every authoritative nameserver.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PropagationChecker: Send + Sync {
+    /// Asks each authoritative nameserver of the record's zone (following a CNAME on the
+    /// name) and returns those that do not serve the value yet. Empty means propagated.
+    ///
+    /// # Errors
+    ///
+    /// [`PropagationError`] when the check cannot be made at all.
+    async fn missing(&self, record: &TxtRecord) -> Result<Vec<String>, PropagationError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Time, passwords, API tokens
+
+/// The time source, so tests can drive time.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> OffsetDateTime;
+
+    /// Waits for `duration`.
+    async fn sleep(&self, duration: Duration);
+}
+
+/// A failure hashing a password.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct HashError(#[source] pub BoxError);
+
+/// Slow salted password hashing.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password.
+    ///
+    /// # Errors
+    ///
+    /// [`HashError`] when the hasher fails.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+
+    /// True when the password matches the hash. Malformed hashes are `false`.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+}
+
+/// A decoded, verified API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user: UserId,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Signed, expiring API tokens.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait TokenSigner: Send + Sync {
+    /// A token for `user` valid until `expires_at`.
+    fn sign(&self, claims: TokenClaims) -> crate::models::ApiToken;
+
+    /// The claims of a token whose signature is good, whatever its expiry (the caller
+    /// checks expiry against its clock); `None` for anything tampered or malformed.
+    fn verify(&self, token: &str) -> Option<TokenClaims>;
+}
