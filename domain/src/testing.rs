@@ -4,17 +4,17 @@
 
 use crate::models::{
     AccountCredentials, AccountId, AccountStatus, AcmeAccount, ApiToken, Certificate,
-    CertificateId, CertificateInfo, CertificateStatus, ChallengeKind, ChallengeToSolve,
-    CsrSubject, DirectoryUrl, DomainName, Email, ExternalAccountBinding, Identifiers, KeySpec,
-    Listing, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderStatus,
-    OrderStep, Page, Password, PasswordHash, PrivateKeyPem, RevocationReason, TxtRecord, User,
-    UserId, Username, WorkerId,
+    CertificateId, CertificateInfo, CertificateStatus, ChallengeKind, ChallengeToSolve, CsrSubject,
+    DirectoryUrl, DomainName, Email, ExternalAccountBinding, Identifiers, KeySpec, Listing,
+    NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep,
+    Page, Password, PasswordHash, PrivateKeyPem, RevocationReason, TxtRecord, User, UserId,
+    Username, WorkerId,
 };
 use crate::ports::{
-    AccountRepo, AcmeClient, AcmeError, CertificateInspector, CertificateRepo,
-    ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError,
-    OrderRepo, PasswordHasher, PropagationChecker, PropagationError, RegisteredAccount,
-    RepoError, TokenClaims, TokenSigner, UserRepo,
+    AccountRepo, AcmeClient, AcmeError, CertificateInspector, CertificateRepo, ChallengeTokenStore,
+    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError, OrderRepo, PasswordHasher,
+    PropagationChecker, PropagationError, RegisteredAccount, RepoError, TokenClaims, TokenSigner,
+    UserRepo,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};
@@ -84,7 +84,27 @@ impl Clock for FakeClock {
     async fn sleep(&self, duration: Duration) {
         self.advance(duration);
         *lock(&self.slept) += duration;
-        futures::future::ready(()).await;
+        YieldOnce(false).await;
+    }
+}
+
+/// Returns `Pending` once, so that a sleeping task lets others run.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
     }
 }
 
@@ -99,7 +119,8 @@ struct StoreState {
     certificates: BTreeMap<i64, Certificate>,
     tokens: HashMap<String, String>,
     history: Vec<(OrderId, OrderStep, OrderStatus, Option<WorkerId>)>,
-    fail_saves: bool,
+    /// Saves that still succeed before saves start failing; `None`: never fail.
+    saves_left: Option<usize>,
 }
 
 impl StoreState {
@@ -122,9 +143,10 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Every `save` of an order fails with a backend error from now on (or no longer).
-    pub fn fail_saves(&self, fail: bool) {
-        lock(&self.state).fail_saves = fail;
+    /// After `n` more successful saves of orders, every save fails with a backend error
+    /// (a database outage, or a crash as seen from the order). `None` heals it.
+    pub fn fail_saves_after(&self, n: Option<usize>) {
+        lock(&self.state).saves_left = n;
     }
 
     /// The (order, step, status, worker) of every fenced save, in order.
@@ -151,7 +173,11 @@ impl MemoryStore {
     /// Every stored order.
     #[must_use]
     pub fn orders(&self) -> Vec<Order> {
-        lock(&self.state).orders.values().map(|(o, _, _)| o.clone()).collect()
+        lock(&self.state)
+            .orders
+            .values()
+            .map(|(o, _, _)| o.clone())
+            .collect()
     }
 
     /// Every stored certificate.
@@ -202,7 +228,9 @@ impl AccountRepo for MemoryStore {
     async fn insert(&self, account: NewAcmeAccount) -> Result<AcmeAccount, RepoError> {
         let mut s = lock(&self.state);
         if s.accounts.values().any(|a| {
-            a.user_id == account.user_id && a.email == account.email && a.directory == account.directory
+            a.user_id == account.user_id
+                && a.email == account.email
+                && a.directory == account.directory
         }) {
             return Err(RepoError::Duplicate("account"));
         }
@@ -226,7 +254,12 @@ impl AccountRepo for MemoryStore {
         Ok(lock(&self.state).accounts.get(&id.get()).cloned())
     }
 
-    async fn find(&self, user: UserId, email: &Email, directory: &DirectoryUrl) -> Result<Option<AcmeAccount>, RepoError> {
+    async fn find(
+        &self,
+        user: UserId,
+        email: &Email,
+        directory: &DirectoryUrl,
+    ) -> Result<Option<AcmeAccount>, RepoError> {
         Ok(lock(&self.state)
             .accounts
             .values()
@@ -237,14 +270,20 @@ impl AccountRepo for MemoryStore {
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<AcmeAccount>, RepoError> {
         let s = lock(&self.state);
         Ok(page_of(
-            s.accounts.iter().filter(|(_, a)| a.user_id == user).map(|(id, a)| (*id, a.clone())),
+            s.accounts
+                .iter()
+                .filter(|(_, a)| a.user_id == user)
+                .map(|(id, a)| (*id, a.clone())),
             page,
         ))
     }
 
     async fn update(&self, account: &AcmeAccount) -> Result<(), RepoError> {
         let mut s = lock(&self.state);
-        let row = s.accounts.get_mut(&account.id.get()).ok_or(RepoError::NotFound("account"))?;
+        let row = s
+            .accounts
+            .get_mut(&account.id.get())
+            .ok_or(RepoError::NotFound("account"))?;
         *row = account.clone();
         Ok(())
     }
@@ -256,13 +295,22 @@ impl OrderRepo for MemoryStore {
         let mut s = lock(&self.state);
         let id = s.id();
         let at = order.created_at;
-        let order = Order::restore(OrderId::new(id), order, crate::models::OrderState::new(), None, at);
+        let order = Order::restore(
+            OrderId::new(id),
+            order,
+            crate::models::OrderState::new(),
+            None,
+            at,
+        );
         s.orders.insert(id, (order.clone(), None, at));
         Ok(order)
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepoError> {
-        Ok(lock(&self.state).orders.get(&id.get()).map(|(o, _, _)| o.clone()))
+        Ok(lock(&self.state)
+            .orders
+            .get(&id.get())
+            .map(|(o, _, _)| o.clone()))
     }
 
     async fn find_existing(
@@ -298,12 +346,22 @@ impl OrderRepo for MemoryStore {
         ))
     }
 
-    async fn save(&self, order: &Order, worker: Option<WorkerId>, lease_until: OffsetDateTime) -> Result<(), RepoError> {
+    async fn save(
+        &self,
+        order: &Order,
+        worker: Option<WorkerId>,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
         let mut s = lock(&self.state);
-        if s.fail_saves {
-            return Err(RepoError::Backend("saves are failing".into()));
+        match &mut s.saves_left {
+            Some(0) => return Err(RepoError::Backend("saves are failing".into())),
+            Some(n) => *n -= 1,
+            None => {}
         }
-        let row = s.orders.get_mut(&order.id.get()).ok_or(RepoError::NotFound("order"))?;
+        let row = s
+            .orders
+            .get_mut(&order.id.get())
+            .ok_or(RepoError::NotFound("order"))?;
         if let Some(worker) = &worker {
             if row.1.as_ref() != Some(worker) {
                 return Err(RepoError::LeaseLost);
@@ -311,11 +369,17 @@ impl OrderRepo for MemoryStore {
             row.2 = lease_until;
         }
         row.0 = order.clone();
-        s.history.push((order.id, order.step(), order.status(), worker));
+        s.history
+            .push((order.id, order.step(), order.status(), worker));
         Ok(())
     }
 
-    async fn claim(&self, worker: &WorkerId, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<Order>, RepoError> {
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Order>, RepoError> {
         let mut s = lock(&self.state);
         let row = s.orders.values_mut().find(|(o, owner, until)| {
             o.status() == OrderStatus::Pending && (owner.is_none() || *until <= now)
@@ -327,9 +391,17 @@ impl OrderRepo for MemoryStore {
         }))
     }
 
-    async fn renew(&self, order: OrderId, worker: &WorkerId, lease_until: OffsetDateTime) -> Result<(), RepoError> {
+    async fn renew(
+        &self,
+        order: OrderId,
+        worker: &WorkerId,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
         let mut s = lock(&self.state);
-        let row = s.orders.get_mut(&order.get()).ok_or(RepoError::NotFound("order"))?;
+        let row = s
+            .orders
+            .get_mut(&order.get())
+            .ok_or(RepoError::NotFound("order"))?;
         if row.1.as_ref() != Some(worker) {
             return Err(RepoError::LeaseLost);
         }
@@ -383,7 +455,10 @@ impl CertificateRepo for MemoryStore {
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<Certificate>, RepoError> {
         let s = lock(&self.state);
         Ok(page_of(
-            s.certificates.iter().filter(|(_, c)| c.user_id == user).map(|(id, c)| (*id, c.clone())),
+            s.certificates
+                .iter()
+                .filter(|(_, c)| c.user_id == user)
+                .map(|(id, c)| (*id, c.clone())),
             page,
         ))
     }
@@ -399,7 +474,10 @@ impl CertificateRepo for MemoryStore {
 
     async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
         let mut s = lock(&self.state);
-        let c = s.certificates.get_mut(&id.get()).ok_or(RepoError::NotFound("certificate"))?;
+        let c = s
+            .certificates
+            .get_mut(&id.get())
+            .ok_or(RepoError::NotFound("certificate"))?;
         c.status = CertificateStatus::Revoked;
         c.revoked_at = Some(at);
         Ok(())
@@ -417,7 +495,9 @@ impl CertificateRepo for MemoryStore {
 #[async_trait]
 impl ChallengeTokenStore for MemoryStore {
     async fn put(&self, token: &str, key_authorization: &str) -> Result<(), RepoError> {
-        lock(&self.state).tokens.insert(token.to_owned(), key_authorization.to_owned());
+        lock(&self.state)
+            .tokens
+            .insert(token.to_owned(), key_authorization.to_owned());
         Ok(())
     }
 
@@ -461,12 +541,16 @@ impl FakeAcme {
     /// Makes `operation` (`register`, `place_order`, `challenges`, `answer`, `finalize`,
     /// `certificate`, `revoke`, `deactivate`) answer `Rejected(reason)`.
     pub fn reject(&self, operation: &'static str, reason: &str) {
-        lock(&self.state).failures.insert(operation, reason.to_owned());
+        lock(&self.state)
+            .failures
+            .insert(operation, reason.to_owned());
     }
 
     /// Makes `operation` fail with a transport error `times` times, then work.
     pub fn flake(&self, operation: &'static str, times: u32) {
-        lock(&self.state).transport_failures.insert(operation, times);
+        lock(&self.state)
+            .transport_failures
+            .insert(operation, times);
     }
 
     /// The operations called, in order.
@@ -524,20 +608,42 @@ impl AcmeClient for FakeAcme {
         })
     }
 
-    async fn place_order(&self, account: &AccountCredentials, identifiers: &Identifiers) -> Result<String, AcmeError> {
+    async fn place_order(
+        &self,
+        account: &AccountCredentials,
+        identifiers: &Identifiers,
+    ) -> Result<String, AcmeError> {
         let mut s = self.enter("place_order")?;
         if s.deactivated.contains(account.expose()) {
-            return Err(AcmeError::Rejected("urn:ietf:params:acme:error:unauthorized: account deactivated".into()));
+            return Err(AcmeError::Rejected(
+                "urn:ietf:params:acme:error:unauthorized: account deactivated".into(),
+            ));
         }
         s.next += 1;
         let url = format!("https://acme.test/order/{}", s.next);
-        s.orders.insert(url.clone(), identifiers.as_slice().iter().map(ToString::to_string).collect());
+        s.orders.insert(
+            url.clone(),
+            identifiers
+                .as_slice()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        );
         Ok(url)
     }
 
-    async fn challenges(&self, _account: &AccountCredentials, order_url: &str, kind: ChallengeKind) -> Result<Vec<ChallengeToSolve>, AcmeError> {
+    async fn challenges(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+        kind: ChallengeKind,
+    ) -> Result<Vec<ChallengeToSolve>, AcmeError> {
         let s = self.enter("challenges")?;
-        let names = s.orders.get(order_url).cloned().ok_or_else(|| AcmeError::Rejected("no such order".into()))?;
+        let names = s
+            .orders
+            .get(order_url)
+            .cloned()
+            .ok_or_else(|| AcmeError::Rejected("no such order".into()))?;
         Ok(names
             .iter()
             .enumerate()
@@ -551,29 +657,53 @@ impl AcmeClient for FakeAcme {
             .collect())
     }
 
-    async fn answer(&self, _account: &AccountCredentials, _order_url: &str, _kind: ChallengeKind) -> Result<(), AcmeError> {
+    async fn answer(
+        &self,
+        _account: &AccountCredentials,
+        _order_url: &str,
+        _kind: ChallengeKind,
+    ) -> Result<(), AcmeError> {
         self.enter("answer").map(|_| ())
     }
 
-    async fn finalize(&self, _account: &AccountCredentials, order_url: &str, csr_der: &[u8]) -> Result<(), AcmeError> {
+    async fn finalize(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+        csr_der: &[u8],
+    ) -> Result<(), AcmeError> {
         let mut s = self.enter("finalize")?;
         if csr_der.is_empty() {
-            return Err(AcmeError::Rejected("urn:ietf:params:acme:error:badCSR: empty".into()));
+            return Err(AcmeError::Rejected(
+                "urn:ietf:params:acme:error:badCSR: empty".into(),
+            ));
         }
         s.finalized.insert(order_url.to_owned());
         Ok(())
     }
 
-    async fn certificate(&self, _account: &AccountCredentials, order_url: &str) -> Result<String, AcmeError> {
+    async fn certificate(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+    ) -> Result<String, AcmeError> {
         let s = self.enter("certificate")?;
         if !s.finalized.contains(order_url) {
             return Err(AcmeError::Rejected("order not finalized".into()));
         }
         let names = s.orders.get(order_url).cloned().unwrap_or_default();
-        Ok(format!("LEAF {order_url} {}\nISSUER fake-ca\n", names.join(",")))
+        Ok(format!(
+            "LEAF {order_url} {}\nISSUER fake-ca\n",
+            names.join(",")
+        ))
     }
 
-    async fn revoke(&self, _account: &AccountCredentials, leaf_pem: &str, _reason: RevocationReason) -> Result<(), AcmeError> {
+    async fn revoke(
+        &self,
+        _account: &AccountCredentials,
+        leaf_pem: &str,
+        _reason: RevocationReason,
+    ) -> Result<(), AcmeError> {
         let mut s = self.enter("revoke")?;
         if !s.revoked.insert(leaf_pem.to_owned()) {
             return Err(AcmeError::AlreadyRevoked);
@@ -626,35 +756,68 @@ impl CsrFactory for FakeCsr {
         }
     }
 
-    fn build_csr(&self, key: &PrivateKeyPem, identifiers: &Identifiers, subject: &CsrSubject, _email: Option<Email>) -> Result<Csr, CsrError> {
+    fn build_csr(
+        &self,
+        key: &PrivateKeyPem,
+        identifiers: &Identifiers,
+        subject: &CsrSubject,
+        _email: Option<Email>,
+    ) -> Result<Csr, CsrError> {
         self.check_key(key)?;
-        let names: Vec<&str> = identifiers.as_slice().iter().map(DomainName::as_str).collect();
+        let names: Vec<&str> = identifiers
+            .as_slice()
+            .iter()
+            .map(DomainName::as_str)
+            .collect();
         let org = subject.organization.as_ref().map_or("", |o| o.as_str());
         let pem = format!("CSR {}|O={org}", names.join(","));
-        Ok(Csr { der: pem.clone().into_bytes(), pem })
+        Ok(Csr {
+            der: pem.clone().into_bytes(),
+            pem,
+        })
     }
 
     fn parse_csr(&self, pem: &str) -> Result<(Vec<DomainName>, Csr), CsrError> {
-        let rest = pem.strip_prefix("CSR ").ok_or_else(|| CsrError::InvalidCsr("not a CSR".into()))?;
+        let rest = pem
+            .strip_prefix("CSR ")
+            .ok_or_else(|| CsrError::InvalidCsr("not a CSR".into()))?;
         let names = rest.split('|').next().unwrap_or("");
         let names = names
             .split(',')
             .map(|n| DomainName::parse(n).map_err(|e| CsrError::InvalidCsr(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((names, Csr { pem: pem.to_owned(), der: pem.as_bytes().to_vec() }))
+        Ok((
+            names,
+            Csr {
+                pem: pem.to_owned(),
+                der: pem.as_bytes().to_vec(),
+            },
+        ))
     }
 }
 
 impl CertificateInspector for FakeCsr {
     fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError> {
         let mut lines = chain_pem.lines();
-        let leaf = lines.next().filter(|l| l.starts_with("LEAF ")).ok_or_else(|| CsrError::InvalidCertificate("no leaf".into()))?;
-        let names = leaf.rsplit(' ').next().unwrap_or("").split(',').map(str::to_owned).collect();
+        let leaf = lines
+            .next()
+            .filter(|l| l.starts_with("LEAF "))
+            .ok_or_else(|| CsrError::InvalidCertificate("no leaf".into()))?;
+        let names = leaf
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
         let start = time::macros::datetime!(2026-01-01 0:00 UTC);
         Ok(CertificateInfo {
             leaf_pem: leaf.to_owned(),
             chain_pem: lines.collect::<Vec<_>>().join("\n"),
-            fingerprint: format!("fp-{}", leaf.len() + leaf.bytes().map(u64::from).sum::<u64>() as usize),
+            fingerprint: format!(
+                "fp-{}",
+                leaf.len() + leaf.bytes().map(u64::from).sum::<u64>() as usize
+            ),
             serial: format!("{:x}", leaf.bytes().map(u64::from).sum::<u64>()),
             not_before: start,
             not_after: start + Duration::from_secs(90 * 86400),
@@ -763,7 +926,11 @@ pub struct FakeSigner;
 
 impl TokenSigner for FakeSigner {
     fn sign(&self, claims: TokenClaims) -> ApiToken {
-        ApiToken::new(format!("{}.{}.ok", claims.user, claims.expires_at.unix_timestamp()))
+        ApiToken::new(format!(
+            "{}.{}.ok",
+            claims.user,
+            claims.expires_at.unix_timestamp()
+        ))
     }
 
     fn verify(&self, token: &str) -> Option<TokenClaims> {
@@ -817,7 +984,9 @@ impl Kit {
             acme: acme.clone(),
             csr: csr.clone(),
             inspector: csr.clone(),
-            dns: DnsProviders::new().with(fake.clone(), dns.clone()).with_default(fake),
+            dns: DnsProviders::new()
+                .with(fake.clone(), dns.clone())
+                .with_default(fake),
             propagation: propagation.clone(),
             clock: clock.clone(),
             hasher: Arc::new(PlainHasher),

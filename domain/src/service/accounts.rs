@@ -2,8 +2,8 @@
 
 use super::{Acmeport, DeregisterAccountError, LookupError, RegisterAccountError};
 use crate::models::{
-    AccountId, AccountStatus, AcmeAccount, CsrSubject, DirectoryUrl, Email,
-    ExternalAccountBinding, Listing, NewAcmeAccount, Page, PrivateKeyPem, RevocationReason, User,
+    AccountId, AccountStatus, AcmeAccount, CsrSubject, DirectoryUrl, Email, ExternalAccountBinding,
+    Listing, NewAcmeAccount, Page, PrivateKeyPem, RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
@@ -92,7 +92,11 @@ impl Acmeport {
     /// # Errors
     ///
     /// [`LookupError::NotFound`] when absent or owned by another user.
-    pub async fn get_account(&self, user: &User, id: AccountId) -> Result<AcmeAccount, LookupError> {
+    pub async fn get_account(
+        &self,
+        user: &User,
+        id: AccountId,
+    ) -> Result<AcmeAccount, LookupError> {
         self.ports
             .accounts
             .get(id)
@@ -106,7 +110,11 @@ impl Acmeport {
     /// # Errors
     ///
     /// Storage failures.
-    pub async fn list_accounts(&self, user: &User, page: Page) -> Result<Listing<AcmeAccount>, RepoError> {
+    pub async fn list_accounts(
+        &self,
+        user: &User,
+        page: Page,
+    ) -> Result<Listing<AcmeAccount>, RepoError> {
         self.ports.accounts.list(user.id, page).await
     }
 
@@ -122,21 +130,27 @@ impl Acmeport {
         user: &User,
         id: AccountId,
     ) -> Result<AcmeAccount, DeregisterAccountError> {
-        let mut account = self
-            .get_account(user, id)
-            .await
-            .map_err(|e| match e {
-                LookupError::NotFound(_) => DeregisterAccountError::NotFound,
-                LookupError::Repo(r) => DeregisterAccountError::Repo(r),
-            })?;
+        let mut account = self.get_account(user, id).await.map_err(|e| match e {
+            LookupError::NotFound(_) => DeregisterAccountError::NotFound,
+            LookupError::Repo(r) => DeregisterAccountError::Repo(r),
+        })?;
         if account.status == AccountStatus::Deactivated {
             return Err(DeregisterAccountError::AlreadyDeactivated);
         }
-        for certificate in self.ports.certificates.valid_for_account(account.id).await? {
+        for certificate in self
+            .ports
+            .certificates
+            .valid_for_account(account.id)
+            .await?
+        {
             match self
                 .ports
                 .acme
-                .revoke(&account.credentials, &certificate.info.leaf_pem, RevocationReason::CessationOfOperation)
+                .revoke(
+                    &account.credentials,
+                    &certificate.info.leaf_pem,
+                    RevocationReason::CessationOfOperation,
+                )
                 .await
             {
                 Ok(()) | Err(AcmeError::AlreadyRevoked) => {}

@@ -38,7 +38,11 @@ impl Acmeport {
         self.ports.certificates.list(user.id, page).await
     }
 
-    async fn owned_certificate(&self, user: &User, id: CertificateId) -> Result<Certificate, RevokeError> {
+    async fn owned_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+    ) -> Result<Certificate, RevokeError> {
         self.get_certificate(user, id).await.map_err(|e| match e {
             LookupError::NotFound(_) => RevokeError::NotFound,
             LookupError::Repo(r) => RevokeError::Repo(r),
@@ -71,10 +75,15 @@ impl Acmeport {
     /// # Errors
     ///
     /// [`RevokeError::NotFound`], ACME failures (nothing is deleted then).
-    pub async fn purge_certificate(&self, user: &User, id: CertificateId) -> Result<(), RevokeError> {
+    pub async fn purge_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+    ) -> Result<(), RevokeError> {
         let certificate = self.owned_certificate(user, id).await?;
         if certificate.status == CertificateStatus::Valid {
-            self.revoke_at_ca(&certificate, RevocationReason::Unspecified).await?;
+            self.revoke_at_ca(&certificate, RevocationReason::Unspecified)
+                .await?;
             self.record_revocation(&certificate).await?;
         }
         self.ports.certificates.delete(id).await?;
@@ -89,7 +98,11 @@ impl Acmeport {
         Ok(())
     }
 
-    async fn revoke_at_ca(&self, certificate: &Certificate, reason: RevocationReason) -> Result<(), RevokeError> {
+    async fn revoke_at_ca(
+        &self,
+        certificate: &Certificate,
+        reason: RevocationReason,
+    ) -> Result<(), RevokeError> {
         let account = self
             .ports
             .accounts
@@ -109,7 +122,10 @@ impl Acmeport {
     }
 
     /// Marks the certificate revoked and, when it is its order's current one, the order.
-    pub(super) async fn record_revocation(&self, certificate: &Certificate) -> Result<(), RepoError> {
+    pub(super) async fn record_revocation(
+        &self,
+        certificate: &Certificate,
+    ) -> Result<(), RepoError> {
         self.ports
             .certificates
             .mark_revoked(certificate.id, self.now())

@@ -14,8 +14,7 @@ pub use orders::CreateOrder;
 use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
     AccountRepo, AcmeClient, CertificateInspector, CertificateRepo, ChallengeTokenStore, Clock,
-    CsrFactory, DnsProvider, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner,
-    UserRepo,
+    CsrFactory, DnsProvider, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner, UserRepo,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -176,3 +175,6 @@ impl Acmeport {
         self.ports.clock.now()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,7 +97,10 @@ impl Acmeport {
         Ok((order, Outcome::Created))
     }
 
-    fn choose_provider(&self, request: &CreateOrder) -> Result<Option<ProviderName>, CreateOrderError> {
+    fn choose_provider(
+        &self,
+        request: &CreateOrder,
+    ) -> Result<Option<ProviderName>, CreateOrderError> {
         match request.challenge {
             ChallengeKind::Http01 => {
                 if request.identifiers.has_wildcard() {
@@ -136,7 +139,9 @@ impl Acmeport {
                 CsrError::InvalidCsr(reason) => CreateOrderError::InvalidCsr(reason),
                 other => CreateOrderError::Internal(other),
             })?;
-            if !request.identifiers.same_set(&names) || names.len() != request.identifiers.as_slice().len() {
+            if !request.identifiers.same_set(&names)
+                || names.len() != request.identifiers.as_slice().len()
+            {
                 return Err(CreateOrderError::CsrMismatch {
                     csr: names.iter().map(ToString::to_string).collect(),
                 });

@@ -80,7 +80,11 @@ impl Acmeport {
     /// # Errors
     ///
     /// [`AuthError::InvalidCredentials`] for an unknown user or a wrong password alike.
-    pub async fn authenticate(&self, username: &str, password: &Password) -> Result<User, AuthError> {
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<User, AuthError> {
         let Ok(username) = Username::parse(username) else {
             return Err(AuthError::InvalidCredentials);
         };
@@ -88,7 +92,12 @@ impl Acmeport {
             tracing::info!(user.name = %username, "login failed: unknown user");
             return Err(AuthError::InvalidCredentials);
         };
-        if self.ports.hasher.verify(password, &user.password_hash).await {
+        if self
+            .ports
+            .hasher
+            .verify(password, &user.password_hash)
+            .await
+        {
             Ok(user)
         } else {
             tracing::info!(user.name = %username, "login failed: wrong password");

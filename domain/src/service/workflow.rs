@@ -3,8 +3,8 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep,
-    Published, TxtRecord, WorkerId,
+    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep, Published,
+    TxtRecord, WorkerId,
 };
 use crate::ports::{AcmeError, CsrError, DnsError, PropagationError, RepoError};
 use futures::future::{self, Either};
@@ -123,8 +123,12 @@ impl Acmeport {
     async fn process(&self, mut order: Order, worker: &WorkerId) -> Result<Order, WorkError> {
         tracing::info!(step = %order.step(), attempt = order.state().attempt, "working order");
         let Some(account) = self.ports.accounts.get(order.account_id).await? else {
-            self.fail(&mut order, worker, "the order's ACME account no longer exists".into())
-                .await?;
+            self.fail(
+                &mut order,
+                worker,
+                "the order's ACME account no longer exists".into(),
+            )
+            .await?;
             return Ok(order);
         };
         while order.status() == OrderStatus::Pending {
@@ -165,7 +169,12 @@ impl Acmeport {
 
     /// Removes published challenge material (best effort, retried), then ends the order
     /// `invalid` with the reason.
-    async fn fail(&self, order: &mut Order, worker: &WorkerId, reason: String) -> Result<(), WorkError> {
+    async fn fail(
+        &self,
+        order: &mut Order,
+        worker: &WorkerId,
+        reason: String,
+    ) -> Result<(), WorkError> {
         self.cleanup(order).await;
         order.failed(reason)?;
         self.save(order, worker).await?;
@@ -185,9 +194,12 @@ impl Acmeport {
                         Some(dns) => dns.cleanup(record).await.map_err(|e| error_chain(&e)),
                         None => Err(format!("DNS provider `{provider}` is no longer configured")),
                     },
-                    Published::Http { token } => {
-                        self.ports.tokens.remove(token).await.map_err(|e| error_chain(&e))
-                    }
+                    Published::Http { token } => self
+                        .ports
+                        .tokens
+                        .remove(token)
+                        .await
+                        .map_err(|e| error_chain(&e)),
                 };
                 match result {
                     Ok(()) => {
@@ -197,7 +209,10 @@ impl Acmeport {
                     Err(reason) if attempt < self.settings.step_retries => {
                         attempt += 1;
                         tracing::warn!(item = ?item, reason = %reason, "cleanup failed, retrying");
-                        self.ports.clock.sleep(self.settings.retry_backoff * attempt).await;
+                        self.ports
+                            .clock
+                            .sleep(self.settings.retry_backoff * attempt)
+                            .await;
                     }
                     Err(reason) => {
                         tracing::error!(item = ?item, reason = %reason, "cleanup failed; remove it by hand");
@@ -210,7 +225,12 @@ impl Acmeport {
     }
 
     /// Performs the step after the order's current one and commits it.
-    async fn step(&self, order: &mut Order, account: &AcmeAccount, worker: &WorkerId) -> Result<(), StepError> {
+    async fn step(
+        &self,
+        order: &mut Order,
+        account: &AcmeAccount,
+        worker: &WorkerId,
+    ) -> Result<(), StepError> {
         let credentials = &account.credentials;
         match order.step() {
             OrderStep::Created => {
@@ -279,7 +299,9 @@ impl Acmeport {
                     match item {
                         Published::Dns { provider, record } => {
                             let dns = self.ports.dns.get(provider).ok_or_else(|| {
-                                StepError::Fatal(format!("DNS provider `{provider}` is not configured"))
+                                StepError::Fatal(format!(
+                                    "DNS provider `{provider}` is not configured"
+                                ))
                             })?;
                             dns.present(record).await?;
                             tracing::info!(record = %record.name, provider = %provider, "TXT record published");
@@ -297,7 +319,8 @@ impl Acmeport {
                 order.published()?;
             }
             OrderStep::ChallengesPublished => {
-                if order.spec.challenge == ChallengeKind::Dns01 && self.settings.propagation.enabled {
+                if order.spec.challenge == ChallengeKind::Dns01 && self.settings.propagation.enabled
+                {
                     self.await_propagation(order, worker).await?;
                 }
                 order.propagation_confirmed()?;
@@ -324,7 +347,10 @@ impl Acmeport {
                     .clone()
                     .ok_or_else(|| StepError::Fatal("the order lost its CSR".into()))?;
                 let (_, csr) = self.ports.csr.parse_csr(&csr_pem)?;
-                self.ports.acme.finalize(credentials, &url, &csr.der).await?;
+                self.ports
+                    .acme
+                    .finalize(credentials, &url, &csr.der)
+                    .await?;
                 tracing::info!("order finalized");
                 order.finalized()?;
             }
@@ -356,7 +382,11 @@ impl Acmeport {
 
     /// Waits until every authoritative nameserver serves every TXT record of the order,
     /// noting on the order which are still missing.
-    async fn await_propagation(&self, order: &mut Order, worker: &WorkerId) -> Result<(), StepError> {
+    async fn await_propagation(
+        &self,
+        order: &mut Order,
+        worker: &WorkerId,
+    ) -> Result<(), StepError> {
         let records: Vec<TxtRecord> = order
             .state()
             .published
@@ -384,7 +414,10 @@ impl Acmeport {
                 }
             }
             if missing.is_empty() {
-                tracing::info!(records = records.len(), "TXT records visible on every authoritative nameserver");
+                tracing::info!(
+                    records = records.len(),
+                    "TXT records visible on every authoritative nameserver"
+                );
                 return Ok(());
             }
             missing.dedup();
@@ -399,7 +432,10 @@ impl Acmeport {
             tracing::info!(missing = %missing.join(", "), "waiting for DNS propagation");
             order.waiting(detail)?;
             self.save(order, worker).await?;
-            self.ports.clock.sleep(settings.interval.max(Duration::from_millis(10))).await;
+            self.ports
+                .clock
+                .sleep(settings.interval.max(Duration::from_millis(10)))
+                .await;
         }
     }
 }
