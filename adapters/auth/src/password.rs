@@ -1,0 +1,212 @@
+//! Argon2id password hashing, run on the blocking thread pool so that a slow hash never
+//! stalls the async workers serving other requests.
+
+use acmeport_domain::ports::{HashError, PasswordHasher};
+use acmeport_domain::{Password, PasswordHash};
+use argon2::password_hash::{self, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+
+/// The cost of new hashes. Verification always uses the cost stored in the hash itself,
+/// so raising these later does not lock out existing users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// The OWASP recommendation for Argon2id (19 MiB, 2 passes, 1 lane), which is also
+    /// the argon2 crate's default.
+    fn default() -> Self {
+        Self {
+            memory_kib: Params::DEFAULT_M_COST,
+            iterations: Params::DEFAULT_T_COST,
+            parallelism: Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+/// The Argon2 cost parameters are out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Argon2 parameters: {0}")]
+pub struct ParamsError(String);
+
+/// Hashes passwords with Argon2id and a random 16-byte salt, in PHC string format.
+#[derive(Debug, Clone)]
+pub struct Argon2Hasher {
+    params: Params,
+}
+
+impl Argon2Hasher {
+    /// A hasher producing hashes of the given cost.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError`] when Argon2 rejects the parameters (for example too little memory
+    /// for the lanes).
+    pub fn new(params: Argon2Params) -> Result<Self, ParamsError> {
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| ParamsError(e.to_string()))?;
+        Ok(Self { params })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+}
+
+impl Default for Argon2Hasher {
+    fn default() -> Self {
+        Self {
+            params: Params::DEFAULT,
+        }
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let argon2 = self.argon2();
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            argon2
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|phc| PasswordHash::new(phc.to_string()))
+                .map_err(|e| HashError(Box::new(HashFailure(e))))
+        })
+        .await
+        .map_err(|e| HashError(Box::new(e)))?
+    }
+
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+        let argon2 = self.argon2();
+        let password = password.clone();
+        let hash = hash.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            // A stored hash that does not parse cannot match any password.
+            let Ok(parsed) = password_hash::PasswordHash::new(hash.as_str()) else {
+                tracing::warn!("stored password hash is not a valid PHC string");
+                return false;
+            };
+            argon2
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await;
+        match outcome {
+            Ok(matches) => matches,
+            Err(e) => {
+                tracing::error!(error = %e, "password verification task failed");
+                false
+            }
+        }
+    }
+}
+
+/// The argon2 crate's error type does not implement `std::error::Error` without its
+/// `std` feature; this carries its message as the source of a [`HashError`].
+#[derive(Debug, thiserror::Error)]
+#[error("argon2: {0}")]
+struct HashFailure(password_hash::Error);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cheap parameters so the tests stay fast; production uses the defaults.
+    pub(crate) fn cheap() -> Argon2Hasher {
+        Argon2Hasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("valid parameters")
+    }
+
+    #[tokio::test]
+    async fn hash_is_argon2id_phc_salted_and_verifies() {
+        let hasher = cheap();
+        let pw = Password::new("correct horse battery staple");
+        let a = hasher.hash(&pw).await.expect("hashing works");
+        let b = hasher.hash(&pw).await.expect("hashing works");
+        assert!(
+            a.as_str().starts_with("$argon2id$v=19$"),
+            "expected an Argon2id PHC string, got {}",
+            a.as_str()
+        );
+        assert_ne!(
+            a.as_str(),
+            b.as_str(),
+            "two hashes of one password must differ by salt"
+        );
+        assert!(
+            !a.as_str().contains("correct horse"),
+            "the hash must not hold the password"
+        );
+        assert!(
+            hasher.verify(&pw, &a).await,
+            "the right password must verify"
+        );
+        assert!(
+            hasher.verify(&pw, &b).await,
+            "the right password must verify"
+        );
+        assert!(
+            !hasher.verify(&Password::new("wrong"), &a).await,
+            "a wrong password must not verify"
+        );
+    }
+
+    #[tokio::test]
+    async fn default_cost_hash_verifies_with_a_cheap_hasher() {
+        // Verification reads the cost from the hash, so a change of configured cost keeps
+        // old hashes usable.
+        let strong = Argon2Hasher::default();
+        let pw = Password::new("s3cret-password");
+        let hash = strong.hash(&pw).await.expect("hashing works");
+        assert!(
+            hash.as_str().contains("m=19456,t=2,p=1"),
+            "{}",
+            hash.as_str()
+        );
+        assert!(cheap().verify(&pw, &hash).await);
+    }
+
+    #[tokio::test]
+    async fn malformed_hashes_never_match() {
+        let hasher = cheap();
+        for bad in ["", "plain$secret", "$argon2id$v=19$garbage"] {
+            assert!(
+                !hasher
+                    .verify(&Password::new("secret"), &PasswordHash::new(bad))
+                    .await,
+                "malformed hash {bad:?} must not verify"
+            );
+        }
+    }
+
+    #[test]
+    fn impossible_parameters_are_refused() {
+        let err = Argon2Hasher::new(Argon2Params {
+            memory_kib: 1,
+            iterations: 0,
+            parallelism: 1,
+        })
+        .expect_err("zero iterations must be refused");
+        assert!(
+            err.to_string().starts_with("invalid Argon2 parameters"),
+            "{err}"
+        );
+    }
+}
