@@ -1,0 +1,145 @@
+//! Bodies of the ACME account endpoints.
+
+use super::{optional, rfc3339, subject, SubjectView};
+use crate::error::ApiError;
+use acmeport_domain::service::RegisterAccount;
+use acmeport_domain::{
+    AcmeAccount, DirectoryUrl, Email, ExternalAccountBinding, Password, PrivateKeyPem,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/acme`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RegisterAccountRequest {
+    /// The contact address registered with the ACME server.
+    #[schema(example = "admin@example.com")]
+    pub email: String,
+    /// The ACME directory URL (https). Default from configuration.
+    #[schema(example = "https://acme-v02.api.letsencrypt.org/directory")]
+    pub server: Option<String>,
+    /// Default CSR subject organization (O) for this account's orders.
+    pub organization: Option<String>,
+    /// Default organizational unit (OU).
+    pub organizational_unit: Option<String>,
+    /// Default country (C), two letters.
+    #[schema(example = "DE")]
+    pub country: Option<String>,
+    /// Default state or province (ST).
+    pub state: Option<String>,
+    /// Default locality (L).
+    pub location: Option<String>,
+    /// The account's private key, PEM. Generated when absent.
+    pub key: Option<String>,
+    /// External Account Binding key id, when the CA requires one.
+    pub eab_kid: Option<String>,
+    /// External Account Binding HMAC key, base64url as the CA gave it.
+    pub eab_hmac_key: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterAccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterAccountRequest")
+            .field("email", &self.email)
+            .field("server", &self.server)
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .field("eab_kid", &self.eab_kid)
+            .field("eab_hmac_key", &self.eab_hmac_key.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegisterAccountRequest {
+    /// Parses the fields.
+    ///
+    /// # Errors
+    ///
+    /// A 400 naming the field that is refused.
+    pub(crate) fn try_into_domain(self) -> Result<RegisterAccount, ApiError> {
+        let email =
+            Email::parse(&self.email).map_err(|e| ApiError::bad_request(format!("email: {e}")))?;
+        let directory = optional("server", self.server.as_deref(), DirectoryUrl::parse)?;
+        let subject = subject(
+            self.organization.as_deref(),
+            self.organizational_unit.as_deref(),
+            self.country.as_deref(),
+            self.state.as_deref(),
+            self.location.as_deref(),
+        )?;
+        let key = match self.key {
+            Some(pem) if pem.trim().is_empty() => {
+                return Err(ApiError::bad_request("key: must be a PEM private key"))
+            }
+            Some(pem) => Some(PrivateKeyPem::new(pem)),
+            None => None,
+        };
+        let eab = match (self.eab_kid, self.eab_hmac_key) {
+            (None, None) => None,
+            (Some(kid), Some(hmac)) if !kid.trim().is_empty() && !hmac.trim().is_empty() => {
+                Some(ExternalAccountBinding {
+                    kid: kid.trim().to_owned(),
+                    hmac_key: Password::new(hmac.trim()),
+                })
+            }
+            (Some(_), None) => {
+                return Err(ApiError::bad_request("eab_hmac_key: required with eab_kid"))
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::bad_request("eab_kid: required with eab_hmac_key"))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "eab_kid, eab_hmac_key: must not be empty",
+                ))
+            }
+        };
+        Ok(RegisterAccount {
+            email,
+            directory,
+            subject,
+            key,
+            eab,
+        })
+    }
+}
+
+/// An ACME account. Never carries its private key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountResponse {
+    #[schema(example = 3)]
+    pub id: i64,
+    pub email: String,
+    /// The ACME directory URL.
+    pub server: String,
+    /// The account URL at the ACME server.
+    pub uri: String,
+    /// `valid` or `deactivated`.
+    #[schema(example = "valid")]
+    pub status: String,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub location: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&AcmeAccount> for AccountResponse {
+    fn from(a: &AcmeAccount) -> Self {
+        let s = SubjectView::from(&a.subject);
+        Self {
+            id: a.id.get(),
+            email: a.email.to_string(),
+            server: a.directory.to_string(),
+            uri: a.uri.clone(),
+            status: a.status.as_str().to_owned(),
+            organization: s.organization,
+            organizational_unit: s.organizational_unit,
+            country: s.country,
+            state: s.state,
+            location: s.location,
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Certificates.
+
+use crate::dto::{CertificateResponse, CertificateSummary, Keyed, StatusResponse};
+use crate::error::ApiError;
+use crate::pagination;
+use crate::reply;
+use crate::routes::Api;
+use acmeport_domain::{CertificateId, Page, RevocationReason, User};
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
+
+/// One of the caller's certificates, with its private key when the service holds it.
+#[utoipa::path(
+    get, path = "/api/certificate/{id}", tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses(
+        (status = 200, description = "The certificate", body = CertificateResponse),
+        (status = 400, description = "No such certificate of the caller", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+    let certificate = api
+        .service()
+        .get_certificate(&user, CertificateId::new(id))
+        .await?;
+    Ok(reply::no_store(reply::json(
+        StatusCode::OK,
+        &CertificateResponse::from(&certificate),
+    )))
+}
+
+/// The caller's certificates keyed by id, without private keys.
+#[utoipa::path(
+    get, path = "/api/certificate", tag = "certificates",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<i64>, Query, description = "Only ids greater than this"),
+    ),
+    responses(
+        (status = 200, description = "Certificates keyed by id", body = HashMap<String, CertificateSummary>,
+            headers(("Link" = String, description = "`<...>; rel=\"next\"` when more pages follow"))),
+        (status = 400, description = "Invalid limit or after", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, ApiError> {
+    let listing = api.service().list_certificates(&user, page).await?;
+    let last = listing.items.last().map(|c| c.id.get());
+    let body = Keyed(
+        listing
+            .items
+            .iter()
+            .map(|c| (c.id.get(), CertificateSummary::from(c)))
+            .collect(),
+    );
+    let response = reply::json(StatusCode::OK, &body);
+    Ok(match last {
+        Some(last) if listing.has_more => reply::with_header(
+            response,
+            header::LINK,
+            &pagination::next_link(api.public_url(), "/api/certificate", page, last),
+        ),
+        _ => response,
+    })
+}
+
+/// Revokes the certificate at the ACME server.
+#[utoipa::path(
+    delete, path = "/api/certificate/{id}", tag = "certificates",
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses(
+        (status = 200, description = "Revoked", body = StatusResponse),
+        (status = 400, description = "No such certificate of the caller, already revoked, or the ACME server refused", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+        (status = 502, description = "The ACME server could not be reached", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn revoke(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+    let certificate = api
+        .service()
+        .revoke_certificate(&user, CertificateId::new(id), RevocationReason::Unspecified)
+        .await?;
+    Ok(reply::json(
+        StatusCode::OK,
+        &StatusResponse::new(certificate.status.as_str()),
+    ))
+}
+
+/// `PURGE`: revokes the certificate unless already revoked, then deletes it and its key.
+#[utoipa::path(
+    trace, path = "/api/certificate/{id}", tag = "certificates", operation_id = "purge_certificate",
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses(
+        (status = 200, description = "Revoked and deleted", body = StatusResponse),
+        (status = 400, description = "No such certificate of the caller, or the ACME server refused", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+        (status = 502, description = "The ACME server could not be reached", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn purge(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+    api.service()
+        .purge_certificate(&user, CertificateId::new(id))
+        .await?;
+    Ok(reply::json(StatusCode::OK, &StatusResponse::new("purged")))
+}

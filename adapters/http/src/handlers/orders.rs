@@ -1,0 +1,132 @@
+//! Orders (`seed/orders.md`).
+
+use crate::dto::{CreateOrderRequest, CreatedResponse, Keyed, OrderResponse, StatusResponse};
+use crate::error::ApiError;
+use crate::pagination;
+use crate::reply;
+use crate::routes::Api;
+use acmeport_domain::service::Outcome;
+use acmeport_domain::{OrderId, Page, User};
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
+
+/// Creates an order, worked in the background; or returns the existing same order
+/// (reissued when `reissue` is true).
+#[utoipa::path(
+    post, path = "/api/order", tag = "orders",
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "Order created", body = CreatedResponse,
+            headers(("Location" = String, description = "URI of the order"))),
+        (status = 200, description = "The same order exists (same account, domains in order, type and email)", body = CreatedResponse,
+            headers(("Location" = String, description = "URI of the order"))),
+        (status = 400, description = "Missing `domains` or `account`, an invalid field, a wildcard with `type: http`, an unknown provider, a CSR whose names differ, an invalid key", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn create(
+    api: Api,
+    user: User,
+    body: CreateOrderRequest,
+) -> Result<Response, ApiError> {
+    let request = body.try_into_domain()?;
+    let reissue = request.reissue;
+    let (order, outcome) = api.service().create_order(&user, request).await?;
+    let status = match outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Existing => StatusCode::OK,
+    };
+    if outcome == Outcome::Created || reissue {
+        api.nudge_workers();
+    }
+    let body = CreatedResponse {
+        id: order.id.get(),
+        status: order.status().as_str().to_owned(),
+    };
+    Ok(reply::with_location(
+        reply::json(status, &body),
+        &api.url(&format!("/api/order/{}", order.id)),
+    ))
+}
+
+/// One of the caller's orders; `Location` names its certificate once issued.
+#[utoipa::path(
+    get, path = "/api/order/{id}", tag = "orders",
+    params(("id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderResponse,
+            headers(("Location" = String, description = "URI of the certificate, once `resolved_cert_id` is set"))),
+        (status = 400, description = "No such order of the caller", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+    let order = api.service().get_order(&user, OrderId::new(id)).await?;
+    let response = reply::json(StatusCode::OK, &OrderResponse::from(&order));
+    Ok(match order.resolved_cert_id {
+        Some(cert) => reply::with_location(response, &api.url(&format!("/api/certificate/{cert}"))),
+        None => response,
+    })
+}
+
+/// The caller's orders, keyed by id.
+#[utoipa::path(
+    get, path = "/api/order", tag = "orders",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<i64>, Query, description = "Only ids greater than this"),
+    ),
+    responses(
+        (status = 200, description = "Orders keyed by id", body = HashMap<String, OrderResponse>,
+            headers(("Link" = String, description = "`<...>; rel=\"next\"` when more pages follow"))),
+        (status = 400, description = "Invalid limit or after", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, ApiError> {
+    let listing = api.service().list_orders(&user, page).await?;
+    let last = listing.items.last().map(|o| o.id.get());
+    let body = Keyed(
+        listing
+            .items
+            .iter()
+            .map(|o| (o.id.get(), OrderResponse::from(o)))
+            .collect(),
+    );
+    let response = reply::json(StatusCode::OK, &body);
+    Ok(match last {
+        Some(last) if listing.has_more => reply::with_header(
+            response,
+            header::LINK,
+            &pagination::next_link(api.public_url(), "/api/order", page, last),
+        ),
+        _ => response,
+    })
+}
+
+/// `COPY`: orders a new certificate for the order (a reissue). The earlier certificate
+/// stays valid.
+#[utoipa::path(
+    trace, path = "/api/order/{id}", tag = "orders", operation_id = "reorder",
+    params(("id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "Reissue started", body = CreatedResponse),
+        (status = 400, description = "No such order of the caller, still pending, or its account is deactivated", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn reorder(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+    let order = api.service().reorder(&user, OrderId::new(id)).await?;
+    api.nudge_workers();
+    Ok(reply::json(
+        StatusCode::OK,
+        &CreatedResponse {
+            id: order.id.get(),
+            status: order.status().as_str().to_owned(),
+        },
+    ))
+}

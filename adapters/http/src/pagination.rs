@@ -1,0 +1,90 @@
+//! `?limit=N&after=ID` on list endpoints, and the `Link: <...>; rel="next"` header.
+
+use crate::config::PublicUrl;
+use crate::error::ApiError;
+use acmeport_domain::Page;
+use warp::{Filter, Rejection};
+
+/// Extracts the page asked for. Unknown parameters are ignored; a malformed `limit` or
+/// `after` is a 400 naming it.
+pub(crate) fn page() -> impl Filter<Extract = (Page,), Error = Rejection> + Clone {
+    warp::query::<Vec<(String, String)>>().and_then(|pairs: Vec<(String, String)>| async move {
+        parse(&pairs).map_err(warp::reject::custom)
+    })
+}
+
+fn parse(pairs: &[(String, String)]) -> Result<Page, ApiError> {
+    let mut limit = None;
+    let mut after = None;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "limit" => {
+                let n: u32 = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=Page::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit: must be an integer from 1 to {}",
+                            Page::MAX_LIMIT
+                        ))
+                    })?;
+                limit = Some(n);
+            }
+            "after" => {
+                let id: i64 = value
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("after: must be an integer id"))?;
+                after = Some(id);
+            }
+            _ => {}
+        }
+    }
+    Ok(Page::new(limit, after))
+}
+
+/// The `Link` header value pointing at the page after `last_id`.
+pub(crate) fn next_link(base: &PublicUrl, path: &str, page: Page, last_id: i64) -> String {
+    format!(
+        "<{}?limit={}&after={last_id}>; rel=\"next\"",
+        base.join(path),
+        page.limit()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn pages_parse_and_name_bad_parameters() {
+        let page = parse(&pairs(&[("limit", "2"), ("after", "7"), ("x", "y")])).expect("valid");
+        assert_eq!((page.limit(), page.after()), (2, Some(7)));
+        assert_eq!(parse(&[]).expect("valid"), Page::default());
+        for (q, field) in [
+            (("limit", "0"), "limit"),
+            (("limit", "abc"), "limit"),
+            (("limit", "1001"), "limit"),
+            (("after", "x"), "after"),
+        ] {
+            let err = parse(&pairs(&[q])).expect_err("must be refused");
+            assert!(err.to_string().starts_with(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn link_points_at_the_next_page() {
+        let base = PublicUrl::parse("https://api.example.com").expect("valid");
+        let link = next_link(&base, "/api/order", Page::new(Some(2), None), 9);
+        assert_eq!(
+            link,
+            "<https://api.example.com/api/order?limit=2&after=9>; rel=\"next\""
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The route table, the request log, and the server loop.
+
+use crate::config::{HttpConfig, PublicUrl};
+use crate::error::{self, ApiError, WrongMethod};
+use crate::handlers::{accounts, certificates, health, orders, users};
+use crate::readiness::Readiness;
+use crate::{auth, body, pagination};
+use acmeport_domain::Acmeport;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use warp::filters::BoxedFilter;
+use warp::http::Method;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply as _};
+
+/// What the handlers need: the service, the readiness probe and the settings.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: Acmeport,
+    readiness: Arc<dyn Readiness>,
+    config: HttpConfig,
+    new_work: Option<Arc<Notify>>,
+}
+
+impl Api {
+    /// The API over `service`.
+    #[must_use]
+    pub fn new(service: Acmeport, readiness: Arc<dyn Readiness>, config: HttpConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                service,
+                readiness,
+                config,
+                new_work: None,
+            }),
+        }
+    }
+
+    /// Wakes a background worker through `notify` whenever an order is created or
+    /// reissued, so that it starts at once instead of at its next poll.
+    #[must_use]
+    pub fn with_new_work(self, notify: Arc<Notify>) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            service: shared.service.clone(),
+            readiness: shared.readiness.clone(),
+            config: shared.config.clone(),
+            new_work: None,
+        });
+        Self {
+            inner: Arc::new(Inner {
+                new_work: Some(notify),
+                ..inner
+            }),
+        }
+    }
+
+    pub(crate) fn service(&self) -> &Acmeport {
+        &self.inner.service
+    }
+
+    pub(crate) fn readiness(&self) -> &dyn Readiness {
+        self.inner.readiness.as_ref()
+    }
+
+    pub(crate) fn public_url(&self) -> &PublicUrl {
+        &self.inner.config.public_url
+    }
+
+    /// The absolute URL of an API path.
+    pub(crate) fn url(&self, path: &str) -> String {
+        self.inner.config.public_url.join(path)
+    }
+
+    pub(crate) fn nudge_workers(&self) {
+        if let Some(notify) = &self.inner.new_work {
+            notify.notify_one();
+        }
+    }
+}
+
+/// Matches one method only; other methods fall through to the path's 405 route.
+fn method(expected: Method) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::method()
+        .and_then(move |actual: Method| {
+            let matches = actual == expected;
+            async move {
+                if matches {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }
+        })
+        .untuple_one()
+}
+
+/// The 405 answer for a path whose methods did not match.
+fn not_allowed<F>(path: F, allow: &'static str) -> BoxedFilter<(Response,)>
+where
+    F: Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    path.and_then(
+        move || async move { Err::<Response, _>(warp::reject::custom(WrongMethod { allow })) },
+    )
+    .boxed()
+}
+
+fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| e.to_response())
+}
+
+fn custom(name: &'static [u8]) -> Method {
+    Method::from_bytes(name).expect("a valid method token")
+}
+
+/// Every route of the API, with error recovery, one span and one log line per request.
+pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
+    let limit = api.inner.config.body_limit;
+    let with_api = {
+        let api = api.clone();
+        warp::any().map(move || api.clone())
+    };
+    let user = auth::user(api.clone());
+
+    // /api/users, /api/users/<id>, /api/token, /api/resource
+    let users_path = || warp::path!("api" / "users");
+    let user_path = || warp::path!("api" / "users" / i64);
+    let users = users_path()
+        .and(method(Method::POST))
+        .and(with_api.clone())
+        .and(user.clone())
+        .and(body::json(limit))
+        .then(users::create)
+        .map(respond)
+        .or(not_allowed(users_path(), "POST"))
+        .unify()
+        .or(user_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(users::get)
+            .map(respond))
+        .unify()
+        .or(not_allowed(user_path().map(|_| ()).untuple_one(), "GET"))
+        .unify()
+        .or(warp::path!("api" / "token")
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(users::token)
+            .map(respond))
+        .unify()
+        .or(not_allowed(warp::path!("api" / "token"), "GET"))
+        .unify()
+        .or(warp::path!("api" / "resource")
+            .and(method(Method::GET))
+            .and(user.clone())
+            .then(users::resource)
+            .map(respond))
+        .unify()
+        .or(not_allowed(warp::path!("api" / "resource"), "GET"))
+        .unify()
+        .boxed();
+
+    // /api/acme, /api/acme/<id>
+    let accounts_path = || warp::path!("api" / "acme");
+    let account_path = || warp::path!("api" / "acme" / i64);
+    let accounts = accounts_path()
+        .and(method(Method::POST))
+        .and(with_api.clone())
+        .and(user.clone())
+        .and(body::json(limit))
+        .then(accounts::register)
+        .map(respond)
+        .or(accounts_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .and(pagination::page())
+            .then(accounts::list)
+            .map(respond))
+        .unify()
+        .or(not_allowed(accounts_path(), "GET, POST"))
+        .unify()
+        .or(account_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(accounts::get)
+            .map(respond))
+        .unify()
+        .or(account_path()
+            .and(method(Method::DELETE))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(accounts::deregister)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            account_path().map(|_| ()).untuple_one(),
+            "GET, DELETE",
+        ))
+        .unify()
+        .boxed();
+
+    // /api/order, /api/order/<id>
+    let orders_path = || warp::path!("api" / "order");
+    let order_path = || warp::path!("api" / "order" / i64);
+    let orders = orders_path()
+        .and(method(Method::POST))
+        .and(with_api.clone())
+        .and(user.clone())
+        .and(body::json(limit))
+        .then(orders::create)
+        .map(respond)
+        .or(orders_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .and(pagination::page())
+            .then(orders::list)
+            .map(respond))
+        .unify()
+        .or(not_allowed(orders_path(), "GET, POST"))
+        .unify()
+        .or(order_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(orders::get)
+            .map(respond))
+        .unify()
+        .or(order_path()
+            .and(method(custom(b"COPY")))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(orders::reorder)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            order_path().map(|_| ()).untuple_one(),
+            "GET, COPY",
+        ))
+        .unify()
+        .boxed();
+
+    // /api/certificate, /api/certificate/<id>
+    let certificates_path = || warp::path!("api" / "certificate");
+    let certificate_path = || warp::path!("api" / "certificate" / i64);
+    let certificates = certificates_path()
+        .and(method(Method::GET))
+        .and(with_api.clone())
+        .and(user.clone())
+        .and(pagination::page())
+        .then(certificates::list)
+        .map(respond)
+        .or(not_allowed(certificates_path(), "GET"))
+        .unify()
+        .or(certificate_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(certificates::get)
+            .map(respond))
+        .unify()
+        .or(certificate_path()
+            .and(method(Method::DELETE))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(certificates::revoke)
+            .map(respond))
+        .unify()
+        .or(certificate_path()
+            .and(method(custom(b"PURGE")))
+            .and(with_api.clone())
+            .and(user.clone())
+            .then(certificates::purge)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            certificate_path().map(|_| ()).untuple_one(),
+            "GET, DELETE, PURGE",
+        ))
+        .unify()
+        .boxed();
+
+    // Probes and the API description.
+    let health = warp::path!("healthz")
+        .and(method(Method::GET))
+        .then(health::healthz)
+        .map(respond)
+        .or(not_allowed(warp::path!("healthz"), "GET"))
+        .unify()
+        .or(warp::path!("readyz")
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .then(health::readyz)
+            .map(respond))
+        .unify()
+        .or(not_allowed(warp::path!("readyz"), "GET"))
+        .unify()
+        .or(warp::path!("api" / "openapi.json")
+            .and(method(Method::GET))
+            .and(user.clone())
+            .then(health::openapi_json)
+            .map(respond))
+        .unify()
+        .or(not_allowed(warp::path!("api" / "openapi.json"), "GET"))
+        .unify()
+        .boxed();
+
+    users
+        .or(accounts)
+        .unify()
+        .or(orders)
+        .unify()
+        .or(certificates)
+        .unify()
+        .or(health)
+        .unify()
+        .recover(error::recover)
+        .unify()
+        .with(warp::log::custom(log_request))
+        .with(warp::trace(request_span))
+        .map(warp::Reply::into_response)
+        .boxed()
+}
+
+/// The span of one request. `user.id` is filled in by authentication; nothing else
+/// from the request (no header, no query, no body) is recorded, so no credential can
+/// end up in a log.
+fn request_span(info: warp::trace::Info<'_>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %info.method(),
+        path = %info.path(),
+        user.id = tracing::field::Empty,
+    )
+}
+
+/// The one log line per request, inside its span (which carries method, path and
+/// user id).
+fn log_request(info: warp::log::Info<'_>) {
+    let latency_ms = info.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "acmeport_http::access",
+        status = info.status().as_u16(),
+        latency_ms = format_args!("{latency_ms:.1}"),
+        "request handled"
+    );
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests
+/// in flight.
+pub async fn serve<S>(listener: TcpListener, api: Api, shutdown: S)
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let routes = routes(api).map(|r: Response| r.into_response());
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
