@@ -12,7 +12,10 @@ pub mod service;
 pub mod testing;
 
 pub use models::*;
-pub use service::{Acmeport, Ports, Settings};
+pub use service::{
+    Acmeport, CreateOrder, DnsProviders, Outcome, Ports, PropagationSettings, RegisterAccount,
+    Settings,
+};
 
 /// A boxed error from an adapter, kept as the source of a port error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -8,11 +8,12 @@
 //! back into response DTOs. Every failure becomes an [`ApiError`], and
 //! [`ApiError::status`] is the one place that decides status codes.
 //!
-//! The HTTP-01 challenge responder lives in the `challenge` module and is served on its
-//! own listener.
+//! The HTTP-01 challenge responder lives in [`challenge`] and is served on its own
+//! listener.
 
 mod auth;
 mod body;
+pub mod challenge;
 mod config;
 mod dto;
 mod error;
