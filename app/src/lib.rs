@@ -1,1 +1,17 @@
-//! acmeport.
+//! The acmeport service: configuration, wiring of the adapters, the background workers
+//! and the command line. `main.rs` only parses arguments and calls [`cli::run`].
+//!
+//! Architecture invariant: no business logic lives here. [`Application::build`] is what
+//! `acmeport serve` runs and what the end-to-end tests start.
+
+pub mod application;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod telemetry;
+pub mod wiring;
+pub mod workers;
+
+pub use application::{Application, StopHandle};
+pub use config::{Config, ConfigError};
+pub use error::StartError;
