@@ -77,14 +77,18 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
     InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
 }
 
+/// The password hasher and the token signer.
+pub struct Auth {
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub signer: Arc<dyn TokenSigner>,
+}
+
 /// Password hashing with the verification cache, and the token signer.
 ///
 /// # Errors
 ///
 /// [`ConfigError`] for bad Argon2 parameters or a short token secret.
-pub fn auth(
-    config: &Config,
-) -> Result<(Arc<dyn PasswordHasher>, Arc<dyn TokenSigner>), ConfigError> {
+pub fn auth(config: &Config) -> Result<Auth, ConfigError> {
     let hasher = CachingHasher::new(
         Arc::new(config.argon2()?),
         Duration::from_secs(config.auth.password_cache_secs),
