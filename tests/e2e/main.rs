@@ -1,1 +1,4 @@
 //! End-to-end tests against real peers.
+
+mod harness;
+mod storage;
