@@ -7,10 +7,10 @@ use acmeport_domain::ports::{
 };
 use acmeport_domain::{
     AccountCredentials, AccountStatus, AcmeAccount, CertificateId, CertificateInfo,
-    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, Email,
-    Identifiers, KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId,
-    OrderSpec, OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem,
-    ProviderName, Published, SubjectField, TxtRecord, User, UserId, Username, WorkerId,
+    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, Email, Identifiers,
+    KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderSpec,
+    OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem, ProviderName, Published,
+    SubjectField, TxtRecord, User, UserId, Username, WorkerId,
 };
 use acmeport_store::{KeyCipher, Store, StoreError};
 use base64::engine::general_purpose::STANDARD;
@@ -45,7 +45,10 @@ async fn open(url: &str, cipher: KeyCipher) -> Store {
 }
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}?mode=rwc", dir.path().join("acmeport.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("acmeport.db").display()
+    )
 }
 
 /// A fixed instant for fields the store only keeps (microsecond precision, as stored).
@@ -80,7 +83,10 @@ fn assert_sealed(raw: &[u8], secret: &str, what: &str) {
         !contains(body_line.as_bytes()),
         "{what}: the raw column holds the secret's text"
     );
-    assert!(raw.len() > secret.len(), "{what}: expected nonce and tag around the ciphertext");
+    assert!(
+        raw.len() > secret.len(),
+        "{what}: expected nonce and tag around the ciphertext"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,7 +182,9 @@ fn new_certificate(order: &Order, fingerprint: &str, key: Option<PrivateKeyPem>)
         user_id: order.user_id,
         account_id: order.account_id,
         info: CertificateInfo {
-            leaf_pem: format!("-----BEGIN CERTIFICATE-----\n{fingerprint}\n-----END CERTIFICATE-----\n"),
+            leaf_pem: format!(
+                "-----BEGIN CERTIFICATE-----\n{fingerprint}\n-----END CERTIFICATE-----\n"
+            ),
             chain_pem: "-----BEGIN CERTIFICATE-----\nissuer\n-----END CERTIFICATE-----\n".into(),
             fingerprint: fingerprint.to_owned(),
             serial: format!("0a{fingerprint}"),
@@ -214,7 +222,11 @@ async fn users(store: &Store) {
     let before = UserRepo::count(store).await.expect("count works");
     let alice = user(store, "alice").await;
     assert_eq!(alice.username.as_str(), "alice");
-    assert_eq!(alice.created_at, at(0), "created_at is kept to the microsecond");
+    assert_eq!(
+        alice.created_at,
+        at(0),
+        "created_at is kept to the microsecond"
+    );
 
     let again = UserRepo::insert(
         store,
@@ -235,7 +247,12 @@ async fn users(store: &Store) {
         UserRepo::get(store, alice.id).await.expect("get works"),
         Some(alice.clone())
     );
-    assert_eq!(UserRepo::get(store, UserId::new(999_999)).await.expect("get works"), None);
+    assert_eq!(
+        UserRepo::get(store, UserId::new(999_999))
+            .await
+            .expect("get works"),
+        None
+    );
     let by_name = UserRepo::by_username(store, &Username::parse("alice").expect("valid"))
         .await
         .expect("by_username works");
@@ -244,7 +261,10 @@ async fn users(store: &Store) {
         .await
         .expect("by_username works");
     assert_eq!(nobody, None);
-    assert_eq!(UserRepo::count(store).await.expect("count works"), before + 1);
+    assert_eq!(
+        UserRepo::count(store).await.expect("count works"),
+        before + 1
+    );
 }
 
 async fn accounts(store: &Store) {
@@ -276,7 +296,11 @@ async fn accounts(store: &Store) {
         .expect("another user is a new account");
 
     let read = AccountRepo::get(store, first.id).await.expect("get works");
-    assert_eq!(read.as_ref(), Some(&first), "an account reads back as written");
+    assert_eq!(
+        read.as_ref(),
+        Some(&first),
+        "an account reads back as written"
+    );
     let found = AccountRepo::find(
         store,
         owner.id,
@@ -302,14 +326,13 @@ async fn accounts(store: &Store) {
     let ids: Vec<_> = page.items.iter().map(|a| a.id).collect();
     assert_eq!(ids, vec![first.id, second.id], "first page, ordered by id");
     assert!(page.has_more, "a third account follows the first page");
-    let rest = AccountRepo::list(
-        store,
-        owner.id,
-        Page::new(Some(2), Some(second.id.get())),
-    )
-    .await
-    .expect("list works");
-    assert_eq!(rest.items.iter().map(|a| a.id).collect::<Vec<_>>(), vec![third.id]);
+    let rest = AccountRepo::list(store, owner.id, Page::new(Some(2), Some(second.id.get())))
+        .await
+        .expect("list works");
+    assert_eq!(
+        rest.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![third.id]
+    );
     assert!(!rest.has_more, "nothing follows the last account");
 
     // Credentials are sealed at rest, read back intact, and replaced by update.
@@ -319,7 +342,9 @@ async fn accounts(store: &Store) {
     changed.status = AccountStatus::Deactivated;
     changed.credentials = AccountCredentials::new("rolled-over credentials");
     changed.subject = CsrSubject::default();
-    AccountRepo::update(store, &changed).await.expect("update works");
+    AccountRepo::update(store, &changed)
+        .await
+        .expect("update works");
     assert_eq!(
         AccountRepo::get(store, first.id).await.expect("get works"),
         Some(changed.clone()),
@@ -352,21 +377,35 @@ async fn orders(store: &Store) {
             locality: Some(SubjectField::parse("Paris").expect("valid")),
         },
         key_spec: KeySpec::EcdsaP384,
-        csr: Some("-----BEGIN CERTIFICATE REQUEST-----\nup\n-----END CERTIFICATE REQUEST-----\n".into()),
+        csr: Some(
+            "-----BEGIN CERTIFICATE REQUEST-----\nup\n-----END CERTIFICATE REQUEST-----\n".into(),
+        ),
         key: Some(upload_key.clone()),
     };
     let mut full = order_with(store, &acct, full_spec.clone()).await;
     assert_eq!(full.spec, full_spec, "insert keeps the whole spec");
-    assert_eq!(full.state(), &OrderState::new(), "a new order is pending at Created");
-    assert_eq!(get_order(store, full.id).await, full, "a new order reads back as inserted");
+    assert_eq!(
+        full.state(),
+        &OrderState::new(),
+        "a new order is pending at Created"
+    );
+    assert_eq!(
+        get_order(store, full.id).await,
+        full,
+        "a new order reads back as inserted"
+    );
     let raw = raw_column(store, "orders", "upload_key", full.id.get()).await;
     assert_sealed(&raw, upload_key.expose(), "orders.upload_key");
 
     // Mid-flight: key, CSR, ACME URL, published material, detail.
     let cert_key = private_key();
-    full.key_ready(Some(cert_key.clone()), "-----BEGIN CERTIFICATE REQUEST-----\nx\n".into())
-        .expect("key ready");
-    full.placed("https://127.0.0.1:14000/my-order/1".into()).expect("placed");
+    full.key_ready(
+        Some(cert_key.clone()),
+        "-----BEGIN CERTIFICATE REQUEST-----\nx\n".into(),
+    )
+    .expect("key ready");
+    full.placed("https://127.0.0.1:14000/my-order/1".into())
+        .expect("placed");
     full.publishing(vec![
         Published::Dns {
             provider: ProviderName::parse("route53").expect("valid"),
@@ -380,13 +419,20 @@ async fn orders(store: &Store) {
         },
     ])
     .expect("publishing");
-    full.waiting("waiting for ns1.example.com").expect("pending");
+    full.waiting("waiting for ns1.example.com")
+        .expect("pending");
     full.updated_at = at(20);
-    OrderRepo::save(store, &full, None, at(0)).await.expect("unfenced save works");
+    OrderRepo::save(store, &full, None, at(0))
+        .await
+        .expect("unfenced save works");
     let read = get_order(store, full.id).await;
     assert_eq!(read, full, "every field of a mid-flight order round-trips");
     assert_eq!(read.state().published.len(), 2);
-    assert_eq!(read.state().cert_key.as_ref(), Some(&cert_key), "the attempt's key reads back");
+    assert_eq!(
+        read.state().cert_key.as_ref(),
+        Some(&cert_key),
+        "the attempt's key reads back"
+    );
     let raw = raw_column(store, "orders", "cert_key", full.id.get()).await;
     assert_sealed(&raw, cert_key.expose(), "orders.cert_key");
 
@@ -399,14 +445,21 @@ async fn orders(store: &Store) {
     full.completed(CertificateId::new(77)).expect("completed");
     full.reissue().expect("reissue");
     full.updated_at = at(30);
-    OrderRepo::save(store, &full, None, at(0)).await.expect("save works");
+    OrderRepo::save(store, &full, None, at(0))
+        .await
+        .expect("save works");
     let read = get_order(store, full.id).await;
     assert_eq!(read, full, "a reissued order round-trips");
     assert_eq!(read.state().attempt, 2);
     assert_eq!(read.resolved_cert_id, Some(CertificateId::new(77)));
     full.failed("the CA said no").expect("fail");
-    OrderRepo::save(store, &full, None, at(0)).await.expect("save works");
-    assert_eq!(get_order(store, full.id).await.error(), Some("the CA said no"));
+    OrderRepo::save(store, &full, None, at(0))
+        .await
+        .expect("save works");
+    assert_eq!(
+        get_order(store, full.id).await.error(),
+        Some("the CA said no")
+    );
 
     // find_existing matches user, account, ordered names, challenge and email exactly.
     let plain = order(store, &acct, &["a.example.com", "b.example.com"]).await;
@@ -432,19 +485,39 @@ async fn orders(store: &Store) {
                 .map(|o| o.id)
         }
     };
-    assert_eq!(find(ab.clone(), ChallengeKind::Dns01, None, owner.id).await, Some(plain.id));
+    assert_eq!(
+        find(ab.clone(), ChallengeKind::Dns01, None, owner.id).await,
+        Some(plain.id)
+    );
     assert_eq!(
         find(ab.clone(), ChallengeKind::Dns01, Some(with_email), owner.id).await,
         Some(emailed.id)
     );
-    assert_eq!(find(ba, ChallengeKind::Dns01, None, owner.id).await, None, "order of names matters");
-    assert_eq!(find(ab.clone(), ChallengeKind::Http01, None, owner.id).await, None);
     assert_eq!(
-        find(ab.clone(), ChallengeKind::Dns01, Some(Email::parse("y@example.com").expect("valid")), owner.id).await,
+        find(ba, ChallengeKind::Dns01, None, owner.id).await,
+        None,
+        "order of names matters"
+    );
+    assert_eq!(
+        find(ab.clone(), ChallengeKind::Http01, None, owner.id).await,
+        None
+    );
+    assert_eq!(
+        find(
+            ab.clone(),
+            ChallengeKind::Dns01,
+            Some(Email::parse("y@example.com").expect("valid")),
+            owner.id
+        )
+        .await,
         None
     );
     let stranger = user(store, "order-stranger").await;
-    assert_eq!(find(ab, ChallengeKind::Dns01, None, stranger.id).await, None, "other users' orders are not found");
+    assert_eq!(
+        find(ab, ChallengeKind::Dns01, None, stranger.id).await,
+        None,
+        "other users' orders are not found"
+    );
 
     // Pagination of the user's orders.
     let page = OrderRepo::list(store, owner.id, Page::new(Some(2), None))
@@ -458,12 +531,25 @@ async fn orders(store: &Store) {
     let last = OrderRepo::list(store, owner.id, Page::new(Some(2), Some(plain.id.get())))
         .await
         .expect("list works");
-    assert_eq!(last.items.iter().map(|o| o.id).collect::<Vec<_>>(), vec![emailed.id]);
+    assert_eq!(
+        last.items.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![emailed.id]
+    );
     assert!(!last.has_more);
-    let none = OrderRepo::list(store, stranger.id, Page::default()).await.expect("list works");
-    assert!(none.items.is_empty() && !none.has_more, "a user without orders lists none");
+    let none = OrderRepo::list(store, stranger.id, Page::default())
+        .await
+        .expect("list works");
+    assert!(
+        none.items.is_empty() && !none.has_more,
+        "a user without orders lists none"
+    );
 
-    assert_eq!(OrderRepo::get(store, OrderId::new(999_999)).await.expect("get works"), None);
+    assert_eq!(
+        OrderRepo::get(store, OrderId::new(999_999))
+            .await
+            .expect("get works"),
+        None
+    );
     let ghost = Order::restore(
         OrderId::new(999_999),
         NewOrder {
@@ -489,7 +575,9 @@ async fn orders(store: &Store) {
     // Settle the pending orders so that nothing else in this database is claimable.
     for mut o in [plain, emailed] {
         o.failed("settled by the test").expect("pending");
-        OrderRepo::save(store, &o, None, at(0)).await.expect("save works");
+        OrderRepo::save(store, &o, None, at(0))
+            .await
+            .expect("save works");
     }
 }
 
@@ -503,16 +591,31 @@ async fn leases(store: &Store) {
     let lease = Duration::seconds(60);
 
     // Two workers claim two different orders; a third finds nothing.
-    let c1 = OrderRepo::claim(store, &w1, now, now + lease).await.expect("claim works");
-    let c2 = OrderRepo::claim(store, &w2, now, now + lease).await.expect("claim works");
-    let c3 = OrderRepo::claim(store, &w3, now, now + lease).await.expect("claim works");
-    assert_eq!(c1.as_ref().map(|o| o.id), Some(o1.id), "w1 claims the oldest pending order");
-    assert_eq!(c2.as_ref().map(|o| o.id), Some(o2.id), "w2 gets the other order");
+    let c1 = OrderRepo::claim(store, &w1, now, now + lease)
+        .await
+        .expect("claim works");
+    let c2 = OrderRepo::claim(store, &w2, now, now + lease)
+        .await
+        .expect("claim works");
+    let c3 = OrderRepo::claim(store, &w3, now, now + lease)
+        .await
+        .expect("claim works");
+    assert_eq!(
+        c1.as_ref().map(|o| o.id),
+        Some(o1.id),
+        "w1 claims the oldest pending order"
+    );
+    assert_eq!(
+        c2.as_ref().map(|o| o.id),
+        Some(o2.id),
+        "w2 gets the other order"
+    );
     assert_eq!(c3, None, "nothing is left for w3 while both leases run");
     let mut mine = c1.expect("claimed");
 
     // Only the lease holder may write, and its write is recorded in the history.
-    mine.key_ready(Some(private_key()), "csr".into()).expect("key ready");
+    mine.key_ready(Some(private_key()), "csr".into())
+        .expect("key ready");
     let stolen = OrderRepo::save(store, &mine, Some(w2.clone()), now + lease).await;
     assert!(
         matches!(stolen, Err(RepoError::LeaseLost)),
@@ -536,7 +639,11 @@ async fn leases(store: &Store) {
         .expect("claim works")
         .expect("an expired lease is taken over");
     assert_eq!(taken.id, o1.id);
-    assert_eq!(taken.step(), OrderStep::KeyReady, "the new owner resumes from the last step");
+    assert_eq!(
+        taken.step(),
+        OrderStep::KeyReady,
+        "the new owner resumes from the last step"
+    );
     assert_eq!(taken.state().cert_key, mine.state().cert_key);
     let late = OrderRepo::save(store, &mine, Some(w1.clone()), later + lease).await;
     assert!(
@@ -548,7 +655,9 @@ async fn leases(store: &Store) {
         Err(RepoError::LeaseLost)
     ));
     let mut resumed = taken;
-    resumed.placed("https://acme/order/1".into()).expect("placed");
+    resumed
+        .placed("https://acme/order/1".into())
+        .expect("placed");
     OrderRepo::save(store, &resumed, Some(w3.clone()), later + lease)
         .await
         .expect("the new owner's save works");
@@ -585,24 +694,40 @@ async fn leases(store: &Store) {
     ));
 
     // Release: a non-owner's release changes nothing; the owner's frees the order.
-    OrderRepo::release(store, o1.id, &w1).await.expect("release works");
+    OrderRepo::release(store, o1.id, &w1)
+        .await
+        .expect("release works");
     let now = OffsetDateTime::now_utc();
     let next = OrderRepo::claim(store, &worker("w5"), now, now + lease)
         .await
         .expect("claim works");
-    assert_eq!(next.map(|o| o.id), Some(o3.id), "o1 is still held by w3, o2 by w2");
-    OrderRepo::release(store, o1.id, &w3).await.expect("release works");
+    assert_eq!(
+        next.map(|o| o.id),
+        Some(o3.id),
+        "o1 is still held by w3, o2 by w2"
+    );
+    OrderRepo::release(store, o1.id, &w3)
+        .await
+        .expect("release works");
     let again = OrderRepo::claim(store, &worker("w6"), now, now + lease)
         .await
         .expect("claim works");
-    assert_eq!(again.as_ref().map(|o| o.id), Some(o1.id), "a released order is claimable at once");
+    assert_eq!(
+        again.as_ref().map(|o| o.id),
+        Some(o1.id),
+        "a released order is claimable at once"
+    );
 
     // An unfenced write ignores the lease and leaves it in place; finished orders are
     // never claimed.
     let mut done = again.expect("claimed");
     done.failed("stopped by the test").expect("pending");
-    OrderRepo::save(store, &done, None, now).await.expect("unfenced save works");
-    OrderRepo::release(store, o1.id, &worker("w6")).await.expect("release works");
+    OrderRepo::save(store, &done, None, now)
+        .await
+        .expect("unfenced save works");
+    OrderRepo::release(store, o1.id, &worker("w6"))
+        .await
+        .expect("release works");
     for (o, holder) in [(o2.id, w2), (o3.id, worker("w5"))] {
         let mut held = get_order(store, o).await;
         held.failed("stopped by the test").expect("pending");
@@ -614,7 +739,10 @@ async fn leases(store: &Store) {
     let nothing = OrderRepo::claim(store, &worker("w7"), far, far + lease)
         .await
         .expect("claim works");
-    assert_eq!(nothing, None, "invalid orders are never claimed, even with expired leases");
+    assert_eq!(
+        nothing, None,
+        "invalid orders are never claimed, even with expired leases"
+    );
 }
 
 async fn certificates(store: &Store) {
@@ -627,8 +755,15 @@ async fn certificates(store: &Store) {
         .await
         .expect("insert works");
     assert_eq!(first.status, CertificateStatus::Valid);
-    assert_eq!(first.key.as_ref(), Some(&key), "the key reads back as written");
-    assert_eq!(first.info.names, vec!["cert.example.com", "www.cert.example.com"]);
+    assert_eq!(
+        first.key.as_ref(),
+        Some(&key),
+        "the key reads back as written"
+    );
+    assert_eq!(
+        first.info.names,
+        vec!["cert.example.com", "www.cert.example.com"]
+    );
     let raw = raw_column(store, "certificates", "private_key", first.id.get()).await;
     assert_sealed(&raw, key.expose(), "certificates.private_key");
 
@@ -647,11 +782,15 @@ async fn certificates(store: &Store) {
         .expect("insert works");
 
     assert_eq!(
-        CertificateRepo::get(store, first.id).await.expect("get works"),
+        CertificateRepo::get(store, first.id)
+            .await
+            .expect("get works"),
         Some(first.clone())
     );
     assert_eq!(
-        CertificateRepo::get(store, CertificateId::new(999_999)).await.expect("get works"),
+        CertificateRepo::get(store, CertificateId::new(999_999))
+            .await
+            .expect("get works"),
         None
     );
     let page = CertificateRepo::list(store, owner.id, Page::new(Some(2), None))
@@ -665,7 +804,10 @@ async fn certificates(store: &Store) {
     let rest = CertificateRepo::list(store, owner.id, Page::new(Some(2), Some(second.id.get())))
         .await
         .expect("list works");
-    assert_eq!(rest.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![third.id]);
+    assert_eq!(
+        rest.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![third.id]
+    );
     assert!(!rest.has_more);
 
     CertificateRepo::mark_revoked(store, second.id, at(50))
@@ -690,8 +832,15 @@ async fn certificates(store: &Store) {
         Err(RepoError::NotFound("certificate"))
     ));
 
-    CertificateRepo::delete(store, first.id).await.expect("delete works");
-    assert_eq!(CertificateRepo::get(store, first.id).await.expect("get works"), None);
+    CertificateRepo::delete(store, first.id)
+        .await
+        .expect("delete works");
+    assert_eq!(
+        CertificateRepo::get(store, first.id)
+            .await
+            .expect("get works"),
+        None
+    );
     let twice = CertificateRepo::delete(store, first.id).await;
     assert!(
         matches!(twice, Err(RepoError::NotFound("certificate"))),
@@ -700,19 +849,45 @@ async fn certificates(store: &Store) {
 }
 
 async fn tokens(store: &Store) {
-    assert_eq!(ChallengeTokenStore::get(store, "tok-1").await.expect("get works"), None);
-    ChallengeTokenStore::put(store, "tok-1", "tok-1.thumb").await.expect("put works");
-    ChallengeTokenStore::put(store, "tok-1", "tok-1.thumb").await.expect("put is idempotent");
-    ChallengeTokenStore::put(store, "tok-2", "tok-2.thumb").await.expect("put works");
     assert_eq!(
-        ChallengeTokenStore::get(store, "tok-1").await.expect("get works").as_deref(),
+        ChallengeTokenStore::get(store, "tok-1")
+            .await
+            .expect("get works"),
+        None
+    );
+    ChallengeTokenStore::put(store, "tok-1", "tok-1.thumb")
+        .await
+        .expect("put works");
+    ChallengeTokenStore::put(store, "tok-1", "tok-1.thumb")
+        .await
+        .expect("put is idempotent");
+    ChallengeTokenStore::put(store, "tok-2", "tok-2.thumb")
+        .await
+        .expect("put works");
+    assert_eq!(
+        ChallengeTokenStore::get(store, "tok-1")
+            .await
+            .expect("get works")
+            .as_deref(),
         Some("tok-1.thumb")
     );
-    ChallengeTokenStore::remove(store, "tok-1").await.expect("remove works");
-    assert_eq!(ChallengeTokenStore::get(store, "tok-1").await.expect("get works"), None);
-    ChallengeTokenStore::remove(store, "tok-1").await.expect("removing an absent token is fine");
+    ChallengeTokenStore::remove(store, "tok-1")
+        .await
+        .expect("remove works");
     assert_eq!(
-        ChallengeTokenStore::get(store, "tok-2").await.expect("get works").as_deref(),
+        ChallengeTokenStore::get(store, "tok-1")
+            .await
+            .expect("get works"),
+        None
+    );
+    ChallengeTokenStore::remove(store, "tok-1")
+        .await
+        .expect("removing an absent token is fine");
+    assert_eq!(
+        ChallengeTokenStore::get(store, "tok-2")
+            .await
+            .expect("get works")
+            .as_deref(),
         Some("tok-2.thumb"),
         "other tokens stay"
     );
@@ -738,7 +913,9 @@ async fn rotation(url: &str) {
     let new_key_id = rotated_cipher.key_ids()[0].clone();
     let rotated = open(url, rotated_cipher).await;
     assert_eq!(
-        AccountRepo::get(&rotated, old.id).await.expect("old secrets still read"),
+        AccountRepo::get(&rotated, old.id)
+            .await
+            .expect("old secrets still read"),
         Some(old.clone())
     );
     let cert_read = CertificateRepo::get(&rotated, cert.id)
@@ -754,7 +931,10 @@ async fn rotation(url: &str) {
     .expect("insert works");
     let raw = raw_column(&rotated, "accounts", "credentials", fresh.id.get()).await;
     let stored_id: String = raw[1..5].iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(stored_id, new_key_id, "new writes are sealed with the first (new) key");
+    assert_eq!(
+        stored_id, new_key_id,
+        "new writes are sealed with the first (new) key"
+    );
     rotated.close().await.expect("close works");
 
     let only_a = open(url, cipher(&[0xA1])).await;
@@ -768,13 +948,21 @@ async fn rotation(url: &str) {
 
 /// `stores` × `tasks_per_store` claimers race over `orders` pending orders; every order
 /// must be claimed exactly once.
-async fn parallel_claims(stores: Vec<Store>, tasks_per_store: usize, orders: usize) -> std::time::Duration {
+async fn parallel_claims(
+    stores: Vec<Store>,
+    tasks_per_store: usize,
+    orders: usize,
+) -> std::time::Duration {
     let setup = &stores[0];
     let owner = user(setup, "claim-owner").await;
     let acct = account(setup, owner.id).await;
     let mut expected = HashSet::new();
     for i in 0..orders {
-        expected.insert(order(setup, &acct, &[&format!("n{i}.example.com")]).await.id);
+        expected.insert(
+            order(setup, &acct, &[&format!("n{i}.example.com")])
+                .await
+                .id,
+        );
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -802,7 +990,10 @@ async fn parallel_claims(stores: Vec<Store>, tasks_per_store: usize, orders: usi
         }
     }
     let elapsed = started.elapsed();
-    assert_eq!(seen, expected, "every pending order is claimed exactly once");
+    assert_eq!(
+        seen, expected,
+        "every pending order is claimed exactly once"
+    );
     elapsed
 }
 
@@ -817,7 +1008,10 @@ async fn sqlite_store_meets_the_repository_contract() {
     store.migrate().await.expect("migrating twice is a no-op");
     let db = store.connection();
     let mode = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA journal_mode"))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA journal_mode",
+        ))
         .await
         .expect("pragma works")
         .expect("one row")

@@ -274,7 +274,11 @@ impl KeyCipher {
     }
 
     /// Encrypts a UTF-8 secret.
-    pub(crate) fn seal_str(&self, column: &'static str, text: &str) -> Result<Vec<u8>, CipherError> {
+    pub(crate) fn seal_str(
+        &self,
+        column: &'static str,
+        text: &str,
+    ) -> Result<Vec<u8>, CipherError> {
         self.encrypt(column, text.as_bytes())
     }
 
@@ -302,13 +306,23 @@ mod tests {
     #[test]
     fn round_trip_and_column_binding() {
         let cipher = KeyCipher::new(vec![key(1)]).expect("one key");
-        let sealed = cipher.encrypt("orders.cert_key", b"secret").expect("encrypts");
+        let sealed = cipher
+            .encrypt("orders.cert_key", b"secret")
+            .expect("encrypts");
         assert_eq!(sealed[0], FORMAT_V1);
-        assert!(!sealed.windows(6).any(|w| w == b"secret"), "plaintext must not show");
-        let opened = cipher.decrypt("orders.cert_key", &sealed).expect("decrypts");
+        assert!(
+            !sealed.windows(6).any(|w| w == b"secret"),
+            "plaintext must not show"
+        );
+        let opened = cipher
+            .decrypt("orders.cert_key", &sealed)
+            .expect("decrypts");
         assert_eq!(opened.as_slice(), b"secret");
         assert!(
-            matches!(cipher.decrypt("accounts.credentials", &sealed), Err(CipherError::Decrypt(_))),
+            matches!(
+                cipher.decrypt("accounts.credentials", &sealed),
+                Err(CipherError::Decrypt(_))
+            ),
             "a ciphertext moved to another column must not decrypt"
         );
     }
@@ -318,10 +332,23 @@ mod tests {
         let old = KeyCipher::new(vec![key(1)]).expect("old");
         let rotated = KeyCipher::new(vec![key(2), key(1)]).expect("rotated");
         let sealed_old = old.encrypt("c", b"x").expect("encrypts");
-        assert_eq!(rotated.decrypt("c", &sealed_old).expect("old key still reads").as_slice(), b"x");
+        assert_eq!(
+            rotated
+                .decrypt("c", &sealed_old)
+                .expect("old key still reads")
+                .as_slice(),
+            b"x"
+        );
         let sealed_new = rotated.encrypt("c", b"y").expect("encrypts");
-        assert_eq!(&sealed_new[1..=KEY_ID_LEN], &key(2).id, "new writes use the first key");
-        assert!(old.decrypt("c", &sealed_new).is_err(), "the old key alone cannot read new writes");
+        assert_eq!(
+            &sealed_new[1..=KEY_ID_LEN],
+            &key(2).id,
+            "new writes use the first key"
+        );
+        assert!(
+            old.decrypt("c", &sealed_new).is_err(),
+            "the old key alone cannot read new writes"
+        );
     }
 
     #[test]
@@ -333,14 +360,20 @@ mod tests {
             KeyCipher::from_base64(&[good, short]),
             Err(CipherError::BadKey(1))
         ));
-        assert!(matches!(KeyCipher::from_base64(&[]), Err(CipherError::NoKeys)));
+        assert!(matches!(
+            KeyCipher::from_base64(&[]),
+            Err(CipherError::NoKeys)
+        ));
     }
 
     #[test]
     fn debug_shows_no_key_material() {
         let cipher = KeyCipher::new(vec![key(3)]).expect("key");
         let shown = format!("{cipher:?}");
-        assert!(shown.contains("***") && shown.contains(&key(3).id_hex()), "{shown}");
+        assert!(
+            shown.contains("***") && shown.contains(&key(3).id_hex()),
+            "{shown}"
+        );
     }
 
     #[cfg(unix)]
@@ -350,12 +383,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("sub").join("master.key");
         let first = KeyCipher::load_or_create(&path).expect("creates the key file");
-        let mode = std::fs::metadata(&path).expect("file exists").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("file exists")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "key file must be 0600, was {mode:o}");
         let second = KeyCipher::load_or_create(&path).expect("reads the key file");
-        assert_eq!(first.key_ids(), second.key_ids(), "a second start must reuse the key");
+        assert_eq!(
+            first.key_ids(),
+            second.key_ids(),
+            "a second start must reuse the key"
+        );
         let sealed = first.encrypt("c", b"k").expect("encrypts");
-        assert_eq!(second.decrypt("c", &sealed).expect("decrypts").as_slice(), b"k");
+        assert_eq!(
+            second.decrypt("c", &sealed).expect("decrypts").as_slice(),
+            b"k"
+        );
         let text = std::fs::read_to_string(&path).expect("readable");
         assert!(
             KeyCipher::from_key_file(&path).is_ok() && text.lines().count() == 2,

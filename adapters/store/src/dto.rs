@@ -166,7 +166,9 @@ mod tests {
                     value: "v1".into(),
                 },
             },
-            Published::Http { token: "tok".into() },
+            Published::Http {
+                token: "tok".into(),
+            },
         ];
         let json = published_json(&items);
         assert_eq!(published_from_json(&json).unwrap(), items);
@@ -179,7 +181,10 @@ mod tests {
         let (json_ab, digest_ab) = identifiers_json(&ab);
         let (_, digest_ba) = identifiers_json(&ba);
         assert_eq!(json_ab, r#"["a.example","b.example"]"#);
-        assert_ne!(digest_ab, digest_ba, "the list is ordered: the first name is the CN");
+        assert_ne!(
+            digest_ab, digest_ba,
+            "the list is ordered: the first name is the CN"
+        );
         assert_eq!(identifiers_from_json(&json_ab).unwrap(), ab);
     }
 

@@ -15,15 +15,15 @@ use crate::error::{backend, Corrupt};
 use crate::{db_time, listing, unix_micros, Store};
 use acmeport_domain::ports::{OrderRepo, RepoError};
 use acmeport_domain::{
-    AccountId, CertificateId, ChallengeKind, Email, Identifiers, KeySpec, Listing, NewOrder,
-    Order, OrderId, OrderSpec, OrderState, OrderStatus, OrderStep, Page, PrivateKeyPem,
-    ProviderName, UserId, WorkerId,
+    AccountId, CertificateId, ChallengeKind, Email, Identifiers, KeySpec, Listing, NewOrder, Order,
+    OrderId, OrderSpec, OrderState, OrderStatus, OrderStep, Page, PrivateKeyPem, ProviderName,
+    UserId, WorkerId,
 };
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -471,4 +471,3 @@ impl OrderRepo for Store {
         Ok(())
     }
 }
-

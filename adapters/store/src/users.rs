@@ -6,7 +6,9 @@ use crate::{db_time, Store};
 use acmeport_domain::ports::{RepoError, UserRepo};
 use acmeport_domain::{NewUser, PasswordHash, User, UserId, Username};
 use async_trait::async_trait;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+};
 
 fn to_domain(m: users::Model) -> Result<User, RepoError> {
     Ok(User {

@@ -144,7 +144,15 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ux_users_username", Users::Table, vec![Users::Username.into_iden()]).unique().to_owned())
+            .create_index(
+                index(
+                    "ux_users_username",
+                    Users::Table,
+                    vec![Users::Username.into_iden()],
+                )
+                .unique()
+                .to_owned(),
+            )
             .await?;
 
         manager
@@ -286,7 +294,10 @@ impl MigrationTrait for Migration {
             .create_index(index(
                 "ix_order_events_order_id",
                 OrderEvents::Table,
-                vec![OrderEvents::OrderId.into_iden(), OrderEvents::Id.into_iden()],
+                vec![
+                    OrderEvents::OrderId.into_iden(),
+                    OrderEvents::Id.into_iden(),
+                ],
             ))
             .await?;
 
@@ -332,7 +343,10 @@ impl MigrationTrait for Migration {
             .create_index(index(
                 "ix_certificates_user_id",
                 Certificates::Table,
-                vec![Certificates::UserId.into_iden(), Certificates::Id.into_iden()],
+                vec![
+                    Certificates::UserId.into_iden(),
+                    Certificates::Id.into_iden(),
+                ],
             ))
             .await?;
         manager
