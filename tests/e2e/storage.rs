@@ -1069,6 +1069,23 @@ async fn sqlite_workers_claiming_in_parallel_never_share_an_order() {
     store.close().await.expect("close works");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_instances_starting_together_migrate_once() {
+    let db = TestDatabase::create().await;
+    let url = db.url();
+    let starts = (0..4).map(|_| open(url, cipher(&[1])));
+    let stores = futures::future::join_all(starts).await;
+    for store in stores {
+        assert_eq!(
+            UserRepo::count(&store)
+                .await
+                .expect("every instance sees the schema"),
+            0
+        );
+        store.close().await.expect("close works");
+    }
+}
+
 #[tokio::test]
 async fn unknown_database_schemes_are_refused() {
     let refused = Store::connect("mysql://root@127.0.0.1/acmeport", cipher(&[1])).await;

@@ -15,6 +15,12 @@
 //!   step write is fenced on that lease, so an instance whose lease was taken over cannot
 //!   overwrite the new owner's progress.
 //!
+//! Leases are compared against the `now` each caller passes to [`OrderRepo::claim`] and
+//! against the store's clock for fenced saves and renewals, so the clocks of instances
+//! sharing a database must agree (NTP) to well within the lease length. A lease of 30 s
+//! renewed every 10 s tolerates two missed renewals and several seconds of skew; an
+//! order whose instance died is taken over within one lease length.
+//!
 //! Private keys and ACME credentials are sealed with AES-256-GCM by [`KeyCipher`] before
 //! they reach the database; no column holds PEM text of a private key.
 //!
@@ -113,6 +119,13 @@ impl Store {
             cipher: Arc::new(cipher),
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The URL for a SQLite database file at `path`, created on first use. The directory
+    /// must exist.
+    #[must_use]
+    pub fn sqlite_url(path: &std::path::Path) -> String {
+        format!("sqlite://{}?mode=rwc", path.display())
     }
 
     /// Uses `clock` for lease checks of [`OrderRepo::save`] and [`OrderRepo::renew`]
