@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn provider_names() {
-        assert_eq!(ProviderName::parse("Route53").expect("valid").as_str(), "route53");
+        assert_eq!(
+            ProviderName::parse("Route53").expect("valid").as_str(),
+            "route53"
+        );
         assert!(ProviderName::parse("my_dns-2").is_ok());
         for bad in ["", "-x", "a b", "ä", &"x".repeat(64)] {
             assert!(ProviderName::parse(bad).is_err(), "{bad}");

@@ -194,7 +194,8 @@ impl Identifiers {
             .iter()
             .enumerate()
             .map(|(index, s)| {
-                DomainName::parse(s.as_ref()).map_err(|error| IdentifiersError::Invalid { index, error })
+                DomainName::parse(s.as_ref())
+                    .map_err(|error| IdentifiersError::Invalid { index, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(parsed)
@@ -264,10 +265,18 @@ mod tests {
         assert!(w.is_wildcard());
         assert_eq!(w.base(), "example.com");
         assert_eq!(w.acme_challenge_name(), "_acme-challenge.example.com");
-        for bad in ["a*.example.com", "*.*.example.com", "foo.*.example.com", "*example.com"] {
+        for bad in [
+            "a*.example.com",
+            "*.*.example.com",
+            "foo.*.example.com",
+            "*example.com",
+        ] {
             assert!(DomainName::parse(bad).is_err(), "`{bad}` must be rejected");
         }
-        assert_eq!(DomainName::parse("*"), Err(DomainNameError::MisplacedWildcard));
+        assert_eq!(
+            DomainName::parse("*"),
+            Err(DomainNameError::MisplacedWildcard)
+        );
     }
 
     #[test]
@@ -285,9 +294,17 @@ mod tests {
     #[test]
     fn ldh_rule() {
         assert!(DomainName::parse("my-host.example.com").is_ok());
-        for bad in ["-host.example.com", "host-.example.com", "ho_st.example.com", "ho st.example.com"] {
+        for bad in [
+            "-host.example.com",
+            "host-.example.com",
+            "ho_st.example.com",
+            "ho st.example.com",
+        ] {
             assert!(
-                matches!(DomainName::parse(bad), Err(DomainNameError::InvalidLabel(_)) | Err(DomainNameError::Idna(_))),
+                matches!(
+                    DomainName::parse(bad),
+                    Err(DomainNameError::InvalidLabel(_)) | Err(DomainNameError::Idna(_))
+                ),
                 "`{bad}` must break the LDH rule"
             );
         }
@@ -296,8 +313,14 @@ mod tests {
     #[test]
     fn rejects_empty_single_label_and_ip() {
         assert_eq!(DomainName::parse(" "), Err(DomainNameError::Empty));
-        assert_eq!(DomainName::parse("localhost"), Err(DomainNameError::SingleLabel));
-        assert_eq!(DomainName::parse("127.0.0.1"), Err(DomainNameError::NumericTld));
+        assert_eq!(
+            DomainName::parse("localhost"),
+            Err(DomainNameError::SingleLabel)
+        );
+        assert_eq!(
+            DomainName::parse("127.0.0.1"),
+            Err(DomainNameError::NumericTld)
+        );
         assert_eq!(DomainName::parse("a..b"), Err(DomainNameError::EmptyLabel));
     }
 
@@ -309,7 +332,10 @@ mod tests {
             Identifiers::parse(&["a.example.com", "A.example.com."]),
             Err(IdentifiersError::Duplicate("a.example.com".into()))
         );
-        assert_eq!(Identifiers::parse::<&str>(&[]), Err(IdentifiersError::Empty));
+        assert_eq!(
+            Identifiers::parse::<&str>(&[]),
+            Err(IdentifiersError::Empty)
+        );
         let many: Vec<String> = (0..101).map(|i| format!("h{i}.example.com")).collect();
         assert_eq!(Identifiers::parse(&many), Err(IdentifiersError::TooMany));
         assert!(matches!(

@@ -8,7 +8,9 @@ use std::fmt;
 pub enum EmailError {
     #[error("e-mail address must have the form local@domain")]
     Shape,
-    #[error("the local part of the e-mail address is empty, too long or holds forbidden characters")]
+    #[error(
+        "the local part of the e-mail address is empty, too long or holds forbidden characters"
+    )]
     LocalPart,
     #[error("the domain of the e-mail address is invalid: {0}")]
     Domain(String),
@@ -81,7 +83,13 @@ mod tests {
         assert_eq!(Email::parse("@example.com"), Err(EmailError::LocalPart));
         assert_eq!(Email::parse("a b@example.com"), Err(EmailError::LocalPart));
         assert_eq!(Email::parse("a..b@example.com"), Err(EmailError::LocalPart));
-        assert!(matches!(Email::parse("a@localhost"), Err(EmailError::Domain(_))));
-        assert!(matches!(Email::parse("a@*.example.com"), Err(EmailError::Domain(_))));
+        assert!(matches!(
+            Email::parse("a@localhost"),
+            Err(EmailError::Domain(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@*.example.com"),
+            Err(EmailError::Domain(_))
+        ));
     }
 }

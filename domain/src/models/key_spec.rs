@@ -18,7 +18,9 @@ pub enum KeySpec {
 
 /// The text is not a known key type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key type `{0}`: expected one of rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384")]
+#[error(
+    "unknown key type `{0}`: expected one of rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384"
+)]
 pub struct KeySpecError(pub String);
 
 impl KeySpec {

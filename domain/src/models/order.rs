@@ -319,7 +319,11 @@ impl Order {
     ///
     /// When the order is not pending at `KeyReady`.
     pub fn placed(&mut self, url: String) -> Result<(), TransitionError> {
-        self.advance("record its ACME order", OrderStep::KeyReady, OrderStep::Placed)?;
+        self.advance(
+            "record its ACME order",
+            OrderStep::KeyReady,
+            OrderStep::Placed,
+        )?;
         self.state.acme_url = Some(url);
         Ok(())
     }
@@ -532,7 +536,8 @@ mod tests {
     #[test]
     fn happy_path_walks_every_step_in_order() {
         let mut o = order();
-        o.key_ready(Some(PrivateKeyPem::new("k")), "csr".into()).unwrap();
+        o.key_ready(Some(PrivateKeyPem::new("k")), "csr".into())
+            .unwrap();
         o.placed("https://acme/order/1".into()).unwrap();
         o.publishing(vec![record()]).unwrap();
         o.published().unwrap();
@@ -545,7 +550,10 @@ mod tests {
         assert_eq!(o.status(), OrderStatus::Valid);
         assert_eq!(o.step(), OrderStep::CertificateStored);
         assert_eq!(o.resolved_cert_id, Some(CertificateId::new(9)));
-        assert!(o.state().cert_key.is_none(), "the key moves to the certificate");
+        assert!(
+            o.state().cert_key.is_none(),
+            "the key moves to the certificate"
+        );
         assert!(o.state().published.is_empty());
     }
 
@@ -557,7 +565,11 @@ mod tests {
         assert!(o.finalized().is_err());
         assert!(o.completed(CertificateId::new(1)).is_err());
         assert!(o.publishing(vec![record()]).is_err());
-        assert_eq!(o.step(), OrderStep::Created, "a refused step changes nothing");
+        assert_eq!(
+            o.step(),
+            OrderStep::Created,
+            "a refused step changes nothing"
+        );
     }
 
     #[test]
@@ -568,7 +580,10 @@ mod tests {
         assert_eq!(o.status(), OrderStatus::Invalid);
         assert_eq!(o.error(), Some("acme said no"));
         assert_eq!(o.step(), OrderStep::KeyReady);
-        assert!(o.placed("u".into()).is_err(), "an invalid order takes no further step");
+        assert!(
+            o.placed("u".into()).is_err(),
+            "an invalid order takes no further step"
+        );
         assert!(o.failed("again").is_err());
     }
 

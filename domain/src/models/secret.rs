@@ -103,7 +103,10 @@ mod tests {
             hmac_key: Password::new("c2VjcmV0"),
         };
         let shown = format!("{eab:?}");
-        assert!(shown.contains("kid-1") && !shown.contains("c2VjcmV0"), "{shown}");
+        assert!(
+            shown.contains("kid-1") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
     }
 
     #[test]

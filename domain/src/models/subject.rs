@@ -128,9 +128,15 @@ mod tests {
 
     #[test]
     fn subject_fields_are_checked() {
-        assert_eq!(SubjectField::parse(" Acme Inc ").expect("valid").as_str(), "Acme Inc");
+        assert_eq!(
+            SubjectField::parse(" Acme Inc ").expect("valid").as_str(),
+            "Acme Inc"
+        );
         assert_eq!(SubjectField::parse("   "), Err(SubjectError::Empty));
-        assert_eq!(SubjectField::parse(&"x".repeat(65)), Err(SubjectError::TooLong));
+        assert_eq!(
+            SubjectField::parse(&"x".repeat(65)),
+            Err(SubjectError::TooLong)
+        );
         assert_eq!(SubjectField::parse("a\nb"), Err(SubjectError::Control));
     }
 

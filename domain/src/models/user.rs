@@ -108,6 +108,9 @@ mod tests {
 
     #[test]
     fn password_hash_is_redacted() {
-        assert_eq!(format!("{:?}", PasswordHash::new("$argon2id$...")), "PasswordHash(***)");
+        assert_eq!(
+            format!("{:?}", PasswordHash::new("$argon2id$...")),
+            "PasswordHash(***)"
+        );
     }
 }
