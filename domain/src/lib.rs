@@ -7,8 +7,15 @@
 
 pub mod models;
 pub mod ports;
+pub mod service;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use models::*;
+pub use service::{
+    Acmeport, CreateOrder, DnsProviders, Outcome, Ports, PropagationSettings, RegisterAccount,
+    Settings,
+};
 
 /// A boxed error from an adapter, kept as the source of a port error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

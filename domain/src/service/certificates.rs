@@ -1,0 +1,141 @@
+//! Certificates: look up, revoke, purge.
+
+use super::{Acmeport, LookupError, RevokeError};
+use crate::models::{
+    Certificate, CertificateId, CertificateStatus, Listing, Page, RevocationReason, User,
+};
+use crate::ports::{AcmeError, RepoError};
+
+impl Acmeport {
+    /// The user's certificate with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] when absent or owned by another user.
+    pub async fn get_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+    ) -> Result<Certificate, LookupError> {
+        self.ports
+            .certificates
+            .get(id)
+            .await?
+            .filter(|c| c.user_id == user.id)
+            .ok_or(LookupError::NotFound("certificate"))
+    }
+
+    /// A page of the user's certificates.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn list_certificates(
+        &self,
+        user: &User,
+        page: Page,
+    ) -> Result<Listing<Certificate>, RepoError> {
+        self.ports.certificates.list(user.id, page).await
+    }
+
+    async fn owned_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+    ) -> Result<Certificate, RevokeError> {
+        self.get_certificate(user, id).await.map_err(|e| match e {
+            LookupError::NotFound(_) => RevokeError::NotFound,
+            LookupError::Repo(r) => RevokeError::Repo(r),
+        })
+    }
+
+    /// Revokes the certificate at the ACME server and records it.
+    ///
+    /// # Errors
+    ///
+    /// [`RevokeError::NotFound`], [`RevokeError::AlreadyRevoked`], ACME failures.
+    pub async fn revoke_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+        reason: RevocationReason,
+    ) -> Result<Certificate, RevokeError> {
+        let certificate = self.owned_certificate(user, id).await?;
+        if certificate.status == CertificateStatus::Revoked {
+            return Err(RevokeError::AlreadyRevoked);
+        }
+        self.revoke_at_ca(&certificate, reason).await?;
+        self.record_revocation(&certificate).await?;
+        tracing::info!(certificate.id = %id, "certificate revoked");
+        self.owned_certificate(user, id).await
+    }
+
+    /// Revokes the certificate unless it is revoked already, then deletes it and its key.
+    ///
+    /// # Errors
+    ///
+    /// [`RevokeError::NotFound`], ACME failures (nothing is deleted then).
+    pub async fn purge_certificate(
+        &self,
+        user: &User,
+        id: CertificateId,
+    ) -> Result<(), RevokeError> {
+        let certificate = self.owned_certificate(user, id).await?;
+        if certificate.status == CertificateStatus::Valid {
+            self.revoke_at_ca(&certificate, RevocationReason::Unspecified)
+                .await?;
+            self.record_revocation(&certificate).await?;
+        }
+        self.ports.certificates.delete(id).await?;
+        if let Some(mut order) = self.ports.orders.get(certificate.order_id).await? {
+            if order.resolved_cert_id == Some(id) {
+                order.resolved_cert_id = None;
+                order.updated_at = self.now();
+                self.ports.orders.save(&order, None, self.now()).await?;
+            }
+        }
+        tracing::info!(certificate.id = %id, "certificate purged");
+        Ok(())
+    }
+
+    async fn revoke_at_ca(
+        &self,
+        certificate: &Certificate,
+        reason: RevocationReason,
+    ) -> Result<(), RevokeError> {
+        let account = self
+            .ports
+            .accounts
+            .get(certificate.account_id)
+            .await?
+            .ok_or(RepoError::NotFound("account"))?;
+        match self
+            .ports
+            .acme
+            .revoke(&account.credentials, &certificate.info.leaf_pem, reason)
+            .await
+        {
+            // The CA already agrees; record it here too.
+            Ok(()) | Err(AcmeError::AlreadyRevoked) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks the certificate revoked and, when it is its order's current one, the order.
+    pub(super) async fn record_revocation(
+        &self,
+        certificate: &Certificate,
+    ) -> Result<(), RepoError> {
+        self.ports
+            .certificates
+            .mark_revoked(certificate.id, self.now())
+            .await?;
+        if let Some(mut order) = self.ports.orders.get(certificate.order_id).await? {
+            if order.certificate_revoked(certificate.id).is_ok() {
+                order.updated_at = self.now();
+                self.ports.orders.save(&order, None, self.now()).await?;
+            }
+        }
+        Ok(())
+    }
+}

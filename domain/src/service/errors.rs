@@ -1,0 +1,136 @@
+//! The errors of the use cases: one enum per use case, business variants first.
+
+use crate::models::{IdentifiersError, TransitionError};
+use crate::ports::{AcmeError, CsrError, HashError, RepoError};
+
+/// Authentication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password, or a bad or expired token; deliberately one variant.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Creating a user failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("only an admin may create users")]
+    Forbidden,
+    #[error("username `{0}` is taken")]
+    Duplicate(String),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Repo(RepoError),
+}
+
+/// A lookup by id failed. Absent and not-yours are the same answer on purpose, so that
+/// ids of other users cannot be probed.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Registering an ACME account failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterAccountError {
+    /// The ACME server refused or could not be reached.
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Deregistering an ACME account failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeregisterAccountError {
+    #[error("account not found")]
+    NotFound,
+    #[error("account is already deactivated")]
+    AlreadyDeactivated,
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Creating an order failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrderError {
+    /// The account does not exist or belongs to another user.
+    #[error("account not found")]
+    AccountNotFound,
+    #[error("account is deactivated")]
+    AccountDeactivated,
+    #[error("wildcard names need `type: dns`")]
+    WildcardNeedsDns,
+    #[error("unknown DNS provider `{name}`; configured: {known}", known = if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    UnknownProvider { name: String, known: Vec<String> },
+    #[error("the CSR names {csr:?} differ from the order's domains")]
+    CsrMismatch { csr: Vec<String> },
+    #[error("csr: {0}")]
+    InvalidCsr(String),
+    #[error("key: {0}")]
+    InvalidKey(String),
+    #[error("domains: {0}")]
+    Identifiers(#[from] IdentifiersError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("key check failed")]
+    Internal(#[source] CsrError),
+}
+
+/// Reordering (reissuing) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReorderError {
+    #[error("order not found")]
+    NotFound,
+    #[error("the order is still being processed")]
+    StillPending,
+    #[error("account is deactivated")]
+    AccountDeactivated,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Revoking or purging a certificate failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("certificate not found")]
+    NotFound,
+    #[error("certificate is already revoked")]
+    AlreadyRevoked,
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Working an order stopped without finishing it. Business failures do not show up here:
+/// they end the order `invalid` with its reason.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// Another worker took the order over; this one stopped touching it.
+    #[error("lease lost")]
+    LeaseLost,
+    /// Storage failed; the order stays pending and is resumed later.
+    #[error(transparent)]
+    Repo(RepoError),
+    /// A bug: a step out of turn.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+}
+
+impl From<RepoError> for WorkError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::LeaseLost => Self::LeaseLost,
+            other => Self::Repo(other),
+        }
+    }
+}

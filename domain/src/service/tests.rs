@@ -1,0 +1,925 @@
+//! Use-case tests over the in-memory fakes, with mockall mocks where a single port's
+//! behaviour matters.
+
+use super::*;
+use crate::models::*;
+use crate::ports::{AcmeError, MockOrderRepo, MockPropagationChecker, PropagationError, RepoError};
+use crate::testing::{FakeCsr, Kit};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn worker() -> WorkerId {
+    WorkerId::new("w1")
+}
+
+async fn user(kit: &Kit, name: &str) -> User {
+    kit.service
+        .add_user(
+            Username::parse(name).unwrap(),
+            &Password::new("password1"),
+            false,
+        )
+        .await
+        .expect("user is created")
+}
+
+async fn account(kit: &Kit, owner: &User) -> AcmeAccount {
+    let (account, outcome) = kit
+        .service
+        .register_account(
+            owner,
+            RegisterAccount {
+                email: Email::parse("ops@example.com").unwrap(),
+                directory: None,
+                subject: CsrSubject {
+                    organization: Some(SubjectField::parse("Account Org").unwrap()),
+                    ..CsrSubject::default()
+                },
+                key: None,
+                eab: None,
+            },
+        )
+        .await
+        .expect("account is registered");
+    assert_eq!(outcome, Outcome::Created);
+    account
+}
+
+fn request(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
+    CreateOrder {
+        account: account.id,
+        identifiers: Identifiers::parse(names).unwrap(),
+        challenge: ChallengeKind::Dns01,
+        provider: None,
+        email: None,
+        subject: CsrSubject::default(),
+        key_spec: None,
+        csr: None,
+        key: None,
+        reissue: false,
+    }
+}
+
+/// A user, an account and a created order.
+async fn ordered(kit: &Kit, names: &[&str]) -> (User, AcmeAccount, Order) {
+    let u = user(kit, "alice").await;
+    let a = account(kit, &u).await;
+    let (o, outcome) = kit
+        .service
+        .create_order(&u, request(&a, names))
+        .await
+        .expect("order is created");
+    assert_eq!(outcome, Outcome::Created);
+    (u, a, o)
+}
+
+async fn work(kit: &Kit) -> Order {
+    let id = kit
+        .service
+        .work_one(&worker())
+        .await
+        .expect("work succeeds")
+        .expect("an order was pending");
+    kit.store
+        .orders()
+        .into_iter()
+        .find(|o| o.id == id)
+        .expect("order is stored")
+}
+
+// --- accounts ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn registering_the_same_account_twice_returns_the_first() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let first = account(&kit, &u).await;
+    let again = RegisterAccount {
+        email: Email::parse("ops@example.com").unwrap(),
+        directory: Some(kit.service.settings().default_directory.clone()),
+        subject: CsrSubject::default(),
+        key: None,
+        eab: None,
+    };
+    let (second, outcome) = kit.service.register_account(&u, again).await.unwrap();
+    assert_eq!(outcome, Outcome::Existing);
+    assert_eq!(second.id, first.id);
+    assert_eq!(
+        kit.acme.calls().iter().filter(|c| *c == "register").count(),
+        1,
+        "the CA is asked once"
+    );
+}
+
+#[tokio::test]
+async fn another_user_gets_an_account_of_its_own() {
+    let kit = Kit::new();
+    let alice = user(&kit, "alice").await;
+    let bob = user(&kit, "bob").await;
+    let a = account(&kit, &alice).await;
+    let b = account(&kit, &bob).await;
+    assert_ne!(a.id, b.id);
+    assert!(matches!(
+        kit.service.get_account(&bob, a.id).await,
+        Err(LookupError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_refused_registration_stores_nothing() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    kit.acme.reject(
+        "register",
+        "urn:ietf:params:acme:error:invalidContact: bad domain",
+    );
+    let err = kit
+        .service
+        .register_account(
+            &u,
+            RegisterAccount {
+                email: Email::parse("ops@example.com").unwrap(),
+                directory: None,
+                subject: CsrSubject::default(),
+                key: None,
+                eab: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalidContact"), "{err}");
+    assert!(kit
+        .service
+        .list_accounts(&u, Page::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+// --- order creation ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn orders_need_an_account_of_the_caller() {
+    let kit = Kit::new();
+    let alice = user(&kit, "alice").await;
+    let bob = user(&kit, "bob").await;
+    let a = account(&kit, &alice).await;
+    let err = kit
+        .service
+        .create_order(&bob, request(&a, &["a.example.com"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CreateOrderError::AccountNotFound), "{err}");
+    let mut missing = request(&a, &["a.example.com"]);
+    missing.account = AccountId::new(999);
+    let err2 = kit.service.create_order(&alice, missing).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        err2.to_string(),
+        "absent and not-yours answer alike"
+    );
+}
+
+#[tokio::test]
+async fn wildcards_need_dns_01() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["*.example.com", "example.com"]);
+    r.challenge = ChallengeKind::Http01;
+    let err = kit.service.create_order(&u, r).await.unwrap_err();
+    assert!(matches!(err, CreateOrderError::WildcardNeedsDns), "{err}");
+    assert!(kit.store.orders().is_empty(), "nothing is written");
+}
+
+#[tokio::test]
+async fn unknown_providers_are_refused_naming_the_known_ones() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["a.example.com"]);
+    r.provider = Some(ProviderName::parse("route53").unwrap());
+    let err = kit.service.create_order(&u, r).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown DNS provider `route53`; configured: fake"
+    );
+    assert!(kit.store.orders().is_empty());
+}
+
+#[tokio::test]
+async fn dns_orders_get_the_default_provider_and_http_orders_none() {
+    let kit = Kit::new();
+    let (u, a, o) = ordered(&kit, &["a.example.com"]).await;
+    assert_eq!(
+        o.spec.provider.as_ref().map(ProviderName::as_str),
+        Some("fake")
+    );
+    let mut r = request(&a, &["b.example.com"]);
+    r.challenge = ChallengeKind::Http01;
+    r.provider = Some(ProviderName::parse("fake").unwrap());
+    let (h, _) = kit.service.create_order(&u, r).await.unwrap();
+    assert_eq!(h.spec.provider, None);
+}
+
+#[tokio::test]
+async fn the_same_order_again_returns_the_existing_one() {
+    let kit = Kit::new();
+    let (u, a, o) = ordered(&kit, &["a.example.com", "b.example.com"]).await;
+    let (again, outcome) = kit
+        .service
+        .create_order(&u, request(&a, &["a.example.com", "b.example.com"]))
+        .await
+        .unwrap();
+    assert_eq!((again.id, outcome), (o.id, Outcome::Existing));
+    // Order of domains, email and type all count.
+    let (swapped, outcome) = kit
+        .service
+        .create_order(&u, request(&a, &["b.example.com", "a.example.com"]))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_ne!(swapped.id, o.id);
+    let mut with_email = request(&a, &["a.example.com", "b.example.com"]);
+    with_email.email = Some(Email::parse("x@example.com").unwrap());
+    assert_eq!(
+        kit.service.create_order(&u, with_email).await.unwrap().1,
+        Outcome::Created
+    );
+}
+
+#[tokio::test]
+async fn reissue_flag_restarts_an_existing_finished_order() {
+    let kit = Kit::new();
+    let (u, a, o) = ordered(&kit, &["a.example.com"]).await;
+    work(&kit).await;
+    let mut r = request(&a, &["a.example.com"]);
+    r.reissue = true;
+    let (again, outcome) = kit.service.create_order(&u, r).await.unwrap();
+    assert_eq!((again.id, outcome), (o.id, Outcome::Existing));
+    assert_eq!(again.status(), OrderStatus::Pending);
+    assert_eq!(again.state().attempt, 2);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid);
+    assert_eq!(
+        kit.store.certificates().len(),
+        2,
+        "a second certificate was issued"
+    );
+}
+
+#[tokio::test]
+async fn an_uploaded_csr_must_name_the_same_domains() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["a.example.com", "b.example.com"]);
+    r.csr = Some(FakeCsr::csr_for(&["a.example.com"]));
+    let err = kit.service.create_order(&u, r).await.unwrap_err();
+    assert!(matches!(err, CreateOrderError::CsrMismatch { .. }), "{err}");
+    let mut r = request(&a, &["a.example.com", "b.example.com"]);
+    r.csr = Some("garbage".into());
+    assert!(matches!(
+        kit.service.create_order(&u, r).await,
+        Err(CreateOrderError::InvalidCsr(_))
+    ));
+    let mut r = request(&a, &["a.example.com", "b.example.com"]);
+    r.csr = Some(FakeCsr::csr_for(&["b.example.com", "a.example.com"]));
+    r.key = Some(PrivateKeyPem::new("KEY ignored"));
+    let (o, _) = kit
+        .service
+        .create_order(&u, r)
+        .await
+        .expect("same names in another order are fine");
+    assert!(o.spec.key.is_none(), "with a CSR the key is not used");
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid);
+    assert_eq!(
+        kit.csr.generated(),
+        0,
+        "no key is generated for an uploaded CSR"
+    );
+    assert!(kit.store.certificates()[0].key.is_none());
+}
+
+#[tokio::test]
+async fn an_invalid_uploaded_key_is_refused_and_a_valid_one_used() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["a.example.com"]);
+    r.key = Some(PrivateKeyPem::new("not a key"));
+    assert!(matches!(
+        kit.service.create_order(&u, r).await,
+        Err(CreateOrderError::InvalidKey(_))
+    ));
+    let mut r = request(&a, &["a.example.com"]);
+    r.key = Some(PrivateKeyPem::new("KEY mine"));
+    kit.service.create_order(&u, r).await.unwrap();
+    work(&kit).await;
+    assert_eq!(kit.csr.generated(), 0);
+    assert_eq!(
+        kit.store.certificates()[0].key,
+        Some(PrivateKeyPem::new("KEY mine"))
+    );
+}
+
+// --- the workflow -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_dns_order_goes_through_every_step_and_leaves_no_record() {
+    let kit = Kit::new();
+    let (_, _, o) = ordered(&kit, &["*.example.com", "example.com"]).await;
+    let done = work(&kit).await;
+    assert_eq!(
+        done.status(),
+        OrderStatus::Valid,
+        "error: {:?}",
+        done.error()
+    );
+    let cert_id = done.resolved_cert_id.expect("certificate id is set");
+    let cert = kit
+        .store
+        .certificates()
+        .into_iter()
+        .find(|c| c.id == cert_id)
+        .unwrap();
+    assert_eq!(cert.info.names, vec!["*.example.com", "example.com"]);
+    assert!(
+        cert.key.is_some(),
+        "the generated key is stored with the certificate"
+    );
+    assert!(
+        kit.dns.records().is_empty(),
+        "records left: {:?}",
+        kit.dns.records()
+    );
+    let steps: Vec<OrderStep> = kit
+        .store
+        .history()
+        .into_iter()
+        .filter(|h| h.0 == o.id)
+        .map(|h| h.1)
+        .collect();
+    steps
+        .windows(2)
+        .for_each(|w| assert!(w[0] <= w[1], "steps go forward: {steps:?}"));
+    assert_eq!(steps.last(), Some(&OrderStep::CertificateStored));
+    assert!(
+        OrderStep::ALL[1..].iter().all(|s| steps.contains(s)),
+        "every step is committed: {steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn subject_falls_back_to_the_account() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    work(&kit).await;
+    assert!(kit.store.certificates()[0].csr.contains("O=Account Org"));
+}
+
+#[tokio::test]
+async fn an_http_order_serves_tokens_and_removes_them() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["a.example.com", "b.example.com"]);
+    r.challenge = ChallengeKind::Http01;
+    kit.service.create_order(&u, r).await.unwrap();
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid);
+    assert!(
+        kit.store.served_tokens().is_empty(),
+        "tokens left: {:?}",
+        kit.store.served_tokens()
+    );
+    assert_eq!(
+        kit.propagation.checks(),
+        0,
+        "HTTP-01 has nothing to propagate"
+    );
+}
+
+#[tokio::test]
+async fn propagation_is_awaited_and_shown_on_the_order() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(3);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid);
+    assert_eq!(kit.propagation.checks(), 4);
+    let waited = kit
+        .store
+        .history()
+        .iter()
+        .filter(|h| h.1 == OrderStep::ChallengesPublished)
+        .count();
+    assert!(
+        waited >= 3,
+        "each wait is saved with its detail, saw {waited}"
+    );
+    assert!(
+        kit.clock.slept() >= Duration::from_secs(15),
+        "slept {:?}",
+        kit.clock.slept()
+    );
+}
+
+#[tokio::test]
+async fn propagation_timeout_fails_the_order_naming_the_nameserver() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(u32::MAX);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    let error = done.error().unwrap();
+    assert!(
+        error.contains("timed out") && error.contains("ns1.fake"),
+        "{error}"
+    );
+    assert!(
+        kit.dns.records().is_empty(),
+        "records left: {:?}",
+        kit.dns.records()
+    );
+    assert!(
+        !kit.acme.calls().contains(&"answer".to_string()),
+        "no challenge is answered"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_record_fails_the_order_with_the_reason() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns
+        .refuse_present("NOTAUTH: TSIG verify failure (BADKEY)");
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert!(
+        done.error().unwrap().contains("BADKEY"),
+        "{:?}",
+        done.error()
+    );
+    assert_eq!(done.step(), OrderStep::Placed, "the failing step is kept");
+    assert!(
+        done.state().published.is_empty(),
+        "recorded material was cleaned up"
+    );
+}
+
+#[tokio::test]
+async fn failed_validation_fails_the_order_and_removes_records() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.reject(
+        "answer",
+        "urn:ietf:params:acme:error:unauthorized: no TXT record found",
+    );
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert!(
+        done.error().unwrap().contains("no TXT record found"),
+        "{:?}",
+        done.error()
+    );
+    assert!(kit.dns.records().is_empty());
+}
+
+#[tokio::test]
+async fn each_step_failure_ends_invalid_with_its_reason() {
+    for op in ["place_order", "challenges", "finalize", "certificate"] {
+        let kit = Kit::new();
+        ordered(&kit, &["a.example.com"]).await;
+        kit.acme.reject(op, &format!("refused at {op}"));
+        let done = work(&kit).await;
+        assert_eq!(done.status(), OrderStatus::Invalid, "{op}");
+        assert!(
+            done.error().unwrap().contains(&format!("refused at {op}")),
+            "{op}: {:?}",
+            done.error()
+        );
+        assert!(kit.dns.records().is_empty(), "{op}: records left");
+        assert!(kit.store.certificates().is_empty(), "{op}: no certificate");
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_backoff() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.flake("place_order", 2);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(
+        kit.acme
+            .calls()
+            .iter()
+            .filter(|c| *c == "place_order")
+            .count(),
+        3
+    );
+    assert!(
+        kit.clock.slept() >= Duration::from_secs(6),
+        "backoff 2s then 4s, slept {:?}",
+        kit.clock.slept()
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_fail_the_order_once_retries_are_spent() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.flake("place_order", 10);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert!(
+        done.error().unwrap().contains("connection reset"),
+        "{:?}",
+        done.error()
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_order_resumes_from_its_last_step() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    // Three saves succeed (key ready, placed, material recorded), then storage "dies".
+    kit.store.fail_saves_after(Some(3));
+    let err = kit.service.work_one(&worker()).await.unwrap_err();
+    assert!(matches!(err, WorkError::Repo(_)), "{err}");
+    let stuck = kit.store.orders().remove(0);
+    assert_eq!(
+        (stuck.status(), stuck.step()),
+        (OrderStatus::Pending, OrderStep::Placed)
+    );
+    kit.store.fail_saves_after(None);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(
+        kit.acme
+            .calls()
+            .iter()
+            .filter(|c| *c == "place_order")
+            .count(),
+        1,
+        "the ACME order is resumed, not placed again"
+    );
+    assert_eq!(kit.csr.generated(), 1, "the key is not generated again");
+    assert_eq!(kit.store.certificates().len(), 1);
+    assert!(kit.dns.records().is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_stops_without_touching_the_order() {
+    let kit = Kit::new();
+    let (_, _, o) = ordered(&kit, &["a.example.com"]).await;
+    let mut orders = MockOrderRepo::new();
+    let claimed = o.clone();
+    orders
+        .expect_claim()
+        .times(1)
+        .returning(move |_, _, _| Ok(Some(claimed.clone())));
+    orders
+        .expect_save()
+        .returning(|_, _, _| Err(RepoError::LeaseLost));
+    orders.expect_renew().returning(|_, _, _| Ok(()));
+    orders.expect_release().times(0);
+    let mut ports = kit.service.ports().clone();
+    ports.orders = Arc::new(orders);
+    let service = Acmeport::new(ports, Settings::default());
+    let err = service.work_one(&worker()).await.unwrap_err();
+    assert!(matches!(err, WorkError::LeaseLost), "{err}");
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_by_another_worker() {
+    let kit = Kit::new();
+    let (_, _, o) = ordered(&kit, &["a.example.com"]).await;
+    let now = kit.clock.now();
+    let dead = WorkerId::new("dead");
+    let orders: &dyn crate::ports::OrderRepo = kit.store.as_ref();
+    orders
+        .claim(&dead, now, now + Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert!(
+        kit.service.work_one(&worker()).await.unwrap().is_none(),
+        "a held lease is respected"
+    );
+    kit.clock.advance(Duration::from_secs(31));
+    let done = work(&kit).await;
+    assert_eq!((done.id, done.status()), (o.id, OrderStatus::Valid));
+    let saved = orders.save(&done, Some(dead), now).await;
+    assert!(
+        matches!(saved, Err(RepoError::LeaseLost)),
+        "the dead worker is fenced off"
+    );
+}
+
+#[tokio::test]
+async fn no_nameservers_is_fatal_at_once() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    let mut checker = MockPropagationChecker::new();
+    checker
+        .expect_missing()
+        .times(1)
+        .returning(|r| Err(PropagationError::NoNameservers(r.name.clone())));
+    let mut ports = kit.service.ports().clone();
+    ports.propagation = Arc::new(checker);
+    let service = Acmeport::new(ports, Settings::default());
+    service.work_one(&worker()).await.unwrap();
+    let done = kit.store.orders().remove(0);
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert!(
+        done.error()
+            .unwrap()
+            .contains("_acme-challenge.a.example.com"),
+        "{:?}",
+        done.error()
+    );
+}
+
+#[tokio::test]
+async fn disabled_propagation_check_is_skipped() {
+    let mut settings = Settings::default();
+    settings.propagation.enabled = false;
+    let kit = Kit::with_settings(settings);
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(u32::MAX);
+    assert_eq!(work(&kit).await.status(), OrderStatus::Valid);
+    assert_eq!(kit.propagation.checks(), 0);
+}
+
+// --- reorder, revoke, purge, deregister --------------------------------------------------
+
+#[tokio::test]
+async fn reorder_gives_a_new_certificate_and_keeps_the_old_one_valid() {
+    let kit = Kit::new();
+    let (u, _, o) = ordered(&kit, &["a.example.com"]).await;
+    assert!(matches!(
+        kit.service.reorder(&u, o.id).await,
+        Err(ReorderError::StillPending)
+    ));
+    let first = work(&kit).await.resolved_cert_id.unwrap();
+    let again = kit.service.reorder(&u, o.id).await.unwrap();
+    assert_eq!(again.status(), OrderStatus::Pending);
+    let second = work(&kit).await.resolved_cert_id.unwrap();
+    assert_ne!(first, second);
+    let old = kit.service.get_certificate(&u, first).await.unwrap();
+    assert_eq!(old.status, CertificateStatus::Valid);
+    let bob = user(&kit, "bob").await;
+    assert!(matches!(
+        kit.service.reorder(&bob, o.id).await,
+        Err(ReorderError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn revoking_marks_certificate_and_order() {
+    let kit = Kit::new();
+    let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
+    let cert_id = work(&kit).await.resolved_cert_id.unwrap();
+    let bob = user(&kit, "bob").await;
+    assert!(matches!(
+        kit.service
+            .revoke_certificate(&bob, cert_id, RevocationReason::Unspecified)
+            .await,
+        Err(RevokeError::NotFound)
+    ));
+    let revoked = kit
+        .service
+        .revoke_certificate(&u, cert_id, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, CertificateStatus::Revoked);
+    assert_eq!(kit.store.orders()[0].status(), OrderStatus::Revoked);
+    assert_eq!(kit.acme.revoked().len(), 1);
+    assert!(matches!(
+        kit.service
+            .revoke_certificate(&u, cert_id, RevocationReason::Unspecified)
+            .await,
+        Err(RevokeError::AlreadyRevoked)
+    ));
+}
+
+#[tokio::test]
+async fn purge_revokes_then_deletes() {
+    let kit = Kit::new();
+    let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
+    let cert_id = work(&kit).await.resolved_cert_id.unwrap();
+    kit.service.purge_certificate(&u, cert_id).await.unwrap();
+    assert_eq!(
+        kit.acme.revoked().len(),
+        1,
+        "a valid certificate is revoked first"
+    );
+    assert!(kit.store.certificates().is_empty());
+    let order = kit.store.orders().remove(0);
+    assert_eq!(
+        (order.status(), order.resolved_cert_id),
+        (OrderStatus::Revoked, None)
+    );
+    assert!(matches!(
+        kit.service.purge_certificate(&u, cert_id).await,
+        Err(RevokeError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn deregistering_revokes_valid_certificates_and_blocks_new_orders() {
+    let kit = Kit::new();
+    let (u, a, _) = ordered(&kit, &["a.example.com"]).await;
+    work(&kit).await;
+    kit.service
+        .create_order(&u, request(&a, &["b.example.com"]))
+        .await
+        .unwrap();
+    work(&kit).await;
+    let gone = kit.service.deregister_account(&u, a.id).await.unwrap();
+    assert_eq!(gone.status, AccountStatus::Deactivated);
+    assert_eq!(kit.acme.revoked().len(), 2);
+    assert!(kit.acme.is_deactivated(&a.credentials));
+    assert!(kit
+        .store
+        .certificates()
+        .iter()
+        .all(|c| c.status == CertificateStatus::Revoked));
+    let err = kit
+        .service
+        .create_order(&u, request(&a, &["c.example.com"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CreateOrderError::AccountDeactivated), "{err}");
+    assert!(matches!(
+        kit.service.deregister_account(&u, a.id).await,
+        Err(DeregisterAccountError::AlreadyDeactivated)
+    ));
+}
+
+#[tokio::test]
+async fn deregistering_keeps_the_account_when_the_ca_refuses() {
+    let kit = Kit::new();
+    let (u, a, _) = ordered(&kit, &["a.example.com"]).await;
+    kit.acme.reject("deactivate", "server busy");
+    let err = kit.service.deregister_account(&u, a.id).await.unwrap_err();
+    assert!(
+        matches!(err, DeregisterAccountError::Acme(AcmeError::Rejected(_))),
+        "{err}"
+    );
+    assert_eq!(
+        kit.service.get_account(&u, a.id).await.unwrap().status,
+        AccountStatus::Valid
+    );
+}
+
+// --- users and tokens --------------------------------------------------------------------
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_fail_alike() {
+    let kit = Kit::new();
+    user(&kit, "alice").await;
+    assert!(kit
+        .service
+        .authenticate("alice", &Password::new("password1"))
+        .await
+        .is_ok());
+    let wrong = kit
+        .service
+        .authenticate("alice", &Password::new("nope"))
+        .await
+        .unwrap_err();
+    let unknown = kit
+        .service
+        .authenticate("mallory", &Password::new("password1"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.to_string(), unknown.to_string());
+    assert!(matches!(
+        kit.service
+            .authenticate("bad name!", &Password::new("x"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test]
+async fn tokens_work_until_they_expire() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let (token, ttl) = kit.service.issue_token(&u);
+    assert_eq!(ttl, Duration::from_secs(3600));
+    assert_eq!(
+        kit.service
+            .authenticate_token(token.expose())
+            .await
+            .unwrap()
+            .id,
+        u.id
+    );
+    let tampered = token.expose().replace(".ok", ".xx");
+    assert!(kit.service.authenticate_token(&tampered).await.is_err());
+    kit.clock.advance(ttl);
+    assert!(matches!(
+        kit.service.authenticate_token(token.expose()).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test]
+async fn only_admins_create_users_and_names_are_unique() {
+    let kit = Kit::new();
+    let alice = user(&kit, "alice").await;
+    let err = kit
+        .service
+        .create_user(
+            &alice,
+            Username::parse("bob").unwrap(),
+            &Password::new("password1"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CreateUserError::Forbidden));
+    let admin = kit
+        .service
+        .add_user(
+            Username::parse("root").unwrap(),
+            &Password::new("password1"),
+            true,
+        )
+        .await
+        .unwrap();
+    kit.service
+        .create_user(
+            &admin,
+            Username::parse("bob").unwrap(),
+            &Password::new("password1"),
+            false,
+        )
+        .await
+        .unwrap();
+    let dup = kit
+        .service
+        .create_user(
+            &admin,
+            Username::parse("bob").unwrap(),
+            &Password::new("password1"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, CreateUserError::Duplicate(ref n) if n == "bob"),
+        "{dup}"
+    );
+    assert!(matches!(
+        kit.service.get_user(&alice, admin.id).await,
+        Err(LookupError::NotFound(_))
+    ));
+    assert_eq!(
+        kit.service.get_user(&admin, alice.id).await.unwrap().id,
+        alice.id
+    );
+}
+
+#[tokio::test]
+async fn lists_are_paged_by_id_and_scoped_to_the_user() {
+    let kit = Kit::new();
+    let u = user(&kit, "alice").await;
+    let a = account(&kit, &u).await;
+    for i in 0..5 {
+        kit.service
+            .create_order(&u, request(&a, &[&format!("h{i}.example.com")]))
+            .await
+            .unwrap();
+    }
+    let bob = user(&kit, "bob").await;
+    assert!(kit
+        .service
+        .list_orders(&bob, Page::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let first = kit
+        .service
+        .list_orders(&u, Page::new(Some(2), None))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert!(first.has_more);
+    let last_id = first.items[1].id.get();
+    let rest = kit
+        .service
+        .list_orders(&u, Page::new(Some(10), Some(last_id)))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 3);
+    assert!(!rest.has_more);
+    assert!(rest.items.iter().all(|o| o.id.get() > last_id));
+}

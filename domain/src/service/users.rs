@@ -1,0 +1,156 @@
+//! Users, authentication and API tokens.
+
+use super::{Acmeport, AuthError, CreateUserError, LookupError};
+use crate::models::{ApiToken, NewUser, Password, User, UserId, Username};
+use crate::ports::{RepoError, TokenClaims};
+use std::time::Duration;
+
+impl Acmeport {
+    /// Creates a user on behalf of `actor`, who must be an admin.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateUserError::Forbidden`] for non-admins, [`CreateUserError::Duplicate`] for a
+    /// taken name.
+    pub async fn create_user(
+        &self,
+        actor: &User,
+        username: Username,
+        password: &Password,
+        is_admin: bool,
+    ) -> Result<User, CreateUserError> {
+        if !actor.is_admin {
+            return Err(CreateUserError::Forbidden);
+        }
+        self.add_user(username, password, is_admin).await
+    }
+
+    /// Creates a user without an acting admin: for the command line and first start.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateUserError::Duplicate`] for a taken name.
+    pub async fn add_user(
+        &self,
+        username: Username,
+        password: &Password,
+        is_admin: bool,
+    ) -> Result<User, CreateUserError> {
+        if self
+            .ports
+            .users
+            .by_username(&username)
+            .await
+            .map_err(CreateUserError::Repo)?
+            .is_some()
+        {
+            return Err(CreateUserError::Duplicate(username.to_string()));
+        }
+        let password_hash = self.ports.hasher.hash(password).await?;
+        let name = username.to_string();
+        let user = self
+            .ports
+            .users
+            .insert(NewUser {
+                username,
+                password_hash,
+                is_admin,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                RepoError::Duplicate(_) => CreateUserError::Duplicate(name),
+                other => CreateUserError::Repo(other),
+            })?;
+        tracing::info!(user.id = %user.id, user.name = %user.username, admin = is_admin, "user created");
+        Ok(user)
+    }
+
+    /// True when no user exists yet (first start).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn has_no_users(&self) -> Result<bool, RepoError> {
+        Ok(self.ports.users.count().await? == 0)
+    }
+
+    /// Checks a username and password.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidCredentials`] for an unknown user or a wrong password alike.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<User, AuthError> {
+        let Ok(username) = Username::parse(username) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        let Some(user) = self.ports.users.by_username(&username).await? else {
+            tracing::info!(user.name = %username, "login failed: unknown user");
+            return Err(AuthError::InvalidCredentials);
+        };
+        if self
+            .ports
+            .hasher
+            .verify(password, &user.password_hash)
+            .await
+        {
+            Ok(user)
+        } else {
+            tracing::info!(user.name = %username, "login failed: wrong password");
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+
+    /// Checks an API token: signature, expiry, and that its user still exists.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidCredentials`] for tampered, malformed or expired tokens.
+    pub async fn authenticate_token(&self, token: &str) -> Result<User, AuthError> {
+        let claims = self
+            .ports
+            .signer
+            .verify(token)
+            .ok_or(AuthError::InvalidCredentials)?;
+        if claims.expires_at <= self.now() {
+            tracing::info!(user.id = %claims.user, "login failed: expired token");
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.ports
+            .users
+            .get(claims.user)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// Issues a token for the user, valid for the configured lifetime.
+    #[must_use]
+    pub fn issue_token(&self, user: &User) -> (ApiToken, Duration) {
+        let ttl = self.settings.token_ttl;
+        let token = self.ports.signer.sign(TokenClaims {
+            user: user.id,
+            expires_at: self.now() + ttl,
+        });
+        (token, ttl)
+    }
+
+    /// A user, visible to itself and to admins.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] for absent users and users the actor may not see.
+    pub async fn get_user(&self, actor: &User, id: UserId) -> Result<User, LookupError> {
+        if !actor.is_admin && actor.id != id {
+            return Err(LookupError::NotFound("user"));
+        }
+        self.ports
+            .users
+            .get(id)
+            .await?
+            .ok_or(LookupError::NotFound("user"))
+    }
+}

@@ -1,0 +1,1011 @@
+//! In-memory fakes of every port, for unit tests here and in other crates (feature
+//! `testing`). They keep state in memory, record what was done to them, and can be told
+//! to fail.
+
+use crate::models::{
+    AccountCredentials, AccountId, AccountStatus, AcmeAccount, ApiToken, Certificate,
+    CertificateId, CertificateInfo, CertificateStatus, ChallengeKind, ChallengeToSolve, CsrSubject,
+    DirectoryUrl, DomainName, Email, ExternalAccountBinding, Identifiers, KeySpec, Listing,
+    NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep,
+    Page, Password, PasswordHash, PrivateKeyPem, RevocationReason, TxtRecord, User, UserId,
+    Username, WorkerId,
+};
+use crate::ports::{
+    AccountRepo, AcmeClient, AcmeError, CertificateInspector, CertificateRepo, ChallengeTokenStore,
+    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError, OrderRepo, PasswordHasher,
+    PropagationChecker, PropagationError, RegisteredAccount, RepoError, TokenClaims, TokenSigner,
+    UserRepo,
+};
+use crate::service::{DnsProviders, Ports, Settings};
+use crate::{Acmeport, ProviderName};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn page_of<T: Clone>(rows: impl Iterator<Item = (i64, T)>, page: Page) -> Listing<T> {
+    let mut items: Vec<T> = rows
+        .filter(|(id, _)| page.after().is_none_or(|after| *id > after))
+        .map(|(_, row)| row)
+        .take(page.limit() as usize + 1)
+        .collect();
+    let has_more = items.len() > page.limit() as usize;
+    items.truncate(page.limit() as usize);
+    Listing { items, has_more }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// A clock that starts at a fixed time and whose `sleep` advances time at once.
+pub struct FakeClock {
+    now: Mutex<OffsetDateTime>,
+    slept: Mutex<Duration>,
+}
+
+impl FakeClock {
+    /// A clock at 2026-01-01T00:00:00Z.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            now: Mutex::new(time::macros::datetime!(2026-01-01 0:00 UTC)),
+            slept: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Moves time forward.
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.now) += by;
+    }
+
+    /// The total time slept through this clock.
+    #[must_use]
+    pub fn slept(&self) -> Duration {
+        *lock(&self.slept)
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Clock for FakeClock {
+    fn now(&self) -> OffsetDateTime {
+        *lock(&self.now)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.advance(duration);
+        *lock(&self.slept) += duration;
+        YieldOnce(false).await;
+    }
+}
+
+/// Returns `Pending` once, so that a sleeping task lets others run.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct StoreState {
+    next_id: i64,
+    users: BTreeMap<i64, User>,
+    accounts: BTreeMap<i64, AcmeAccount>,
+    orders: BTreeMap<i64, (Order, Option<WorkerId>, OffsetDateTime)>,
+    certificates: BTreeMap<i64, Certificate>,
+    tokens: HashMap<String, String>,
+    history: Vec<(OrderId, OrderStep, OrderStatus, Option<WorkerId>)>,
+    /// Saves that still succeed before saves start failing; `None`: never fail.
+    saves_left: Option<usize>,
+}
+
+impl StoreState {
+    fn id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// Every repository and the token store, in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<StoreState>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// After `n` more successful saves of orders, every save fails with a backend error
+    /// (a database outage, or a crash as seen from the order). `None` heals it.
+    pub fn fail_saves_after(&self, n: Option<usize>) {
+        lock(&self.state).saves_left = n;
+    }
+
+    /// The (order, step, status, worker) of every fenced save, in order.
+    #[must_use]
+    pub fn history(&self) -> Vec<(OrderId, OrderStep, OrderStatus, Option<WorkerId>)> {
+        lock(&self.state).history.clone()
+    }
+
+    /// Who holds the order's lease.
+    #[must_use]
+    pub fn lease_owner(&self, id: OrderId) -> Option<WorkerId> {
+        lock(&self.state)
+            .orders
+            .get(&id.get())
+            .and_then(|(_, owner, _)| owner.clone())
+    }
+
+    /// The tokens currently served.
+    #[must_use]
+    pub fn served_tokens(&self) -> Vec<String> {
+        lock(&self.state).tokens.keys().cloned().collect()
+    }
+
+    /// Every stored order.
+    #[must_use]
+    pub fn orders(&self) -> Vec<Order> {
+        lock(&self.state)
+            .orders
+            .values()
+            .map(|(o, _, _)| o.clone())
+            .collect()
+    }
+
+    /// Every stored certificate.
+    #[must_use]
+    pub fn certificates(&self) -> Vec<Certificate> {
+        lock(&self.state).certificates.values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl UserRepo for MemoryStore {
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError> {
+        let mut s = lock(&self.state);
+        if s.users.values().any(|u| u.username == user.username) {
+            return Err(RepoError::Duplicate("user"));
+        }
+        let id = s.id();
+        let user = User {
+            id: UserId::new(id),
+            username: user.username,
+            password_hash: user.password_hash,
+            is_admin: user.is_admin,
+            created_at: user.created_at,
+        };
+        s.users.insert(id, user.clone());
+        Ok(user)
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(lock(&self.state).users.get(&id.get()).cloned())
+    }
+
+    async fn by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        Ok(lock(&self.state)
+            .users
+            .values()
+            .find(|u| &u.username == username)
+            .cloned())
+    }
+
+    async fn count(&self) -> Result<u64, RepoError> {
+        Ok(lock(&self.state).users.len() as u64)
+    }
+}
+
+#[async_trait]
+impl AccountRepo for MemoryStore {
+    async fn insert(&self, account: NewAcmeAccount) -> Result<AcmeAccount, RepoError> {
+        let mut s = lock(&self.state);
+        if s.accounts.values().any(|a| {
+            a.user_id == account.user_id
+                && a.email == account.email
+                && a.directory == account.directory
+        }) {
+            return Err(RepoError::Duplicate("account"));
+        }
+        let id = s.id();
+        let account = AcmeAccount {
+            id: AccountId::new(id),
+            user_id: account.user_id,
+            email: account.email,
+            directory: account.directory,
+            uri: account.uri,
+            status: AccountStatus::Valid,
+            subject: account.subject,
+            credentials: account.credentials,
+            created_at: account.created_at,
+        };
+        s.accounts.insert(id, account.clone());
+        Ok(account)
+    }
+
+    async fn get(&self, id: AccountId) -> Result<Option<AcmeAccount>, RepoError> {
+        Ok(lock(&self.state).accounts.get(&id.get()).cloned())
+    }
+
+    async fn find(
+        &self,
+        user: UserId,
+        email: &Email,
+        directory: &DirectoryUrl,
+    ) -> Result<Option<AcmeAccount>, RepoError> {
+        Ok(lock(&self.state)
+            .accounts
+            .values()
+            .find(|a| a.user_id == user && &a.email == email && &a.directory == directory)
+            .cloned())
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<AcmeAccount>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.accounts
+                .iter()
+                .filter(|(_, a)| a.user_id == user)
+                .map(|(id, a)| (*id, a.clone())),
+            page,
+        ))
+    }
+
+    async fn update(&self, account: &AcmeAccount) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let row = s
+            .accounts
+            .get_mut(&account.id.get())
+            .ok_or(RepoError::NotFound("account"))?;
+        *row = account.clone();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderRepo for MemoryStore {
+    async fn insert(&self, order: NewOrder) -> Result<Order, RepoError> {
+        let mut s = lock(&self.state);
+        let id = s.id();
+        let at = order.created_at;
+        let order = Order::restore(
+            OrderId::new(id),
+            order,
+            crate::models::OrderState::new(),
+            None,
+            at,
+        );
+        s.orders.insert(id, (order.clone(), None, at));
+        Ok(order)
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepoError> {
+        Ok(lock(&self.state)
+            .orders
+            .get(&id.get())
+            .map(|(o, _, _)| o.clone()))
+    }
+
+    async fn find_existing(
+        &self,
+        user: UserId,
+        account: AccountId,
+        identifiers: &Identifiers,
+        challenge: ChallengeKind,
+        email: Option<Email>,
+    ) -> Result<Option<Order>, RepoError> {
+        Ok(lock(&self.state)
+            .orders
+            .values()
+            .map(|(o, _, _)| o)
+            .find(|o| {
+                o.user_id == user
+                    && o.account_id == account
+                    && &o.spec.identifiers == identifiers
+                    && o.spec.challenge == challenge
+                    && o.spec.email == email
+            })
+            .cloned())
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Order>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.orders
+                .iter()
+                .filter(|(_, (o, _, _))| o.user_id == user)
+                .map(|(id, (o, _, _))| (*id, o.clone())),
+            page,
+        ))
+    }
+
+    async fn save(
+        &self,
+        order: &Order,
+        worker: Option<WorkerId>,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        match &mut s.saves_left {
+            Some(0) => return Err(RepoError::Backend("saves are failing".into())),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        let row = s
+            .orders
+            .get_mut(&order.id.get())
+            .ok_or(RepoError::NotFound("order"))?;
+        if let Some(worker) = &worker {
+            if row.1.as_ref() != Some(worker) {
+                return Err(RepoError::LeaseLost);
+            }
+            row.2 = lease_until;
+        }
+        row.0 = order.clone();
+        s.history
+            .push((order.id, order.step(), order.status(), worker));
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Order>, RepoError> {
+        let mut s = lock(&self.state);
+        let row = s.orders.values_mut().find(|(o, owner, until)| {
+            o.status() == OrderStatus::Pending && (owner.is_none() || *until <= now)
+        });
+        Ok(row.map(|(o, owner, until)| {
+            *owner = Some(worker.clone());
+            *until = lease_until;
+            o.clone()
+        }))
+    }
+
+    async fn renew(
+        &self,
+        order: OrderId,
+        worker: &WorkerId,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let row = s
+            .orders
+            .get_mut(&order.get())
+            .ok_or(RepoError::NotFound("order"))?;
+        if row.1.as_ref() != Some(worker) {
+            return Err(RepoError::LeaseLost);
+        }
+        row.2 = lease_until;
+        Ok(())
+    }
+
+    async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        if let Some(row) = s.orders.get_mut(&order.get()) {
+            if row.1.as_ref() == Some(worker) {
+                row.1 = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CertificateRepo for MemoryStore {
+    async fn insert(&self, c: NewCertificate) -> Result<Certificate, RepoError> {
+        let mut s = lock(&self.state);
+        if let Some(existing) = s
+            .certificates
+            .values()
+            .find(|e| e.order_id == c.order_id && e.info.fingerprint == c.info.fingerprint)
+        {
+            return Ok(existing.clone());
+        }
+        let id = s.id();
+        let certificate = Certificate {
+            id: CertificateId::new(id),
+            order_id: c.order_id,
+            user_id: c.user_id,
+            account_id: c.account_id,
+            status: CertificateStatus::Valid,
+            info: c.info,
+            key: c.key,
+            csr: c.csr,
+            created_at: c.created_at,
+            revoked_at: None,
+        };
+        s.certificates.insert(id, certificate.clone());
+        Ok(certificate)
+    }
+
+    async fn get(&self, id: CertificateId) -> Result<Option<Certificate>, RepoError> {
+        Ok(lock(&self.state).certificates.get(&id.get()).cloned())
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Certificate>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.certificates
+                .iter()
+                .filter(|(_, c)| c.user_id == user)
+                .map(|(id, c)| (*id, c.clone())),
+            page,
+        ))
+    }
+
+    async fn valid_for_account(&self, account: AccountId) -> Result<Vec<Certificate>, RepoError> {
+        Ok(lock(&self.state)
+            .certificates
+            .values()
+            .filter(|c| c.account_id == account && c.status == CertificateStatus::Valid)
+            .cloned()
+            .collect())
+    }
+
+    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let c = s
+            .certificates
+            .get_mut(&id.get())
+            .ok_or(RepoError::NotFound("certificate"))?;
+        c.status = CertificateStatus::Revoked;
+        c.revoked_at = Some(at);
+        Ok(())
+    }
+
+    async fn delete(&self, id: CertificateId) -> Result<(), RepoError> {
+        lock(&self.state)
+            .certificates
+            .remove(&id.get())
+            .map(|_| ())
+            .ok_or(RepoError::NotFound("certificate"))
+    }
+}
+
+#[async_trait]
+impl ChallengeTokenStore for MemoryStore {
+    async fn put(&self, token: &str, key_authorization: &str) -> Result<(), RepoError> {
+        lock(&self.state)
+            .tokens
+            .insert(token.to_owned(), key_authorization.to_owned());
+        Ok(())
+    }
+
+    async fn get(&self, token: &str) -> Result<Option<String>, RepoError> {
+        Ok(lock(&self.state).tokens.get(token).cloned())
+    }
+
+    async fn remove(&self, token: &str) -> Result<(), RepoError> {
+        lock(&self.state).tokens.remove(token);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct AcmeState {
+    next: u64,
+    orders: HashMap<String, Vec<String>>,
+    finalized: BTreeSet<String>,
+    revoked: BTreeSet<String>,
+    deactivated: BTreeSet<String>,
+    failures: HashMap<&'static str, String>,
+    transport_failures: HashMap<&'static str, u32>,
+    calls: Vec<String>,
+}
+
+/// An ACME server in memory. Certificates are text that [`FakeCsr`] can inspect.
+#[derive(Default)]
+pub struct FakeAcme {
+    state: Mutex<AcmeState>,
+}
+
+impl FakeAcme {
+    /// A fresh server.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `operation` (`register`, `place_order`, `challenges`, `answer`, `finalize`,
+    /// `certificate`, `revoke`, `deactivate`) answer `Rejected(reason)`.
+    pub fn reject(&self, operation: &'static str, reason: &str) {
+        lock(&self.state)
+            .failures
+            .insert(operation, reason.to_owned());
+    }
+
+    /// Makes `operation` fail with a transport error `times` times, then work.
+    pub fn flake(&self, operation: &'static str, times: u32) {
+        lock(&self.state)
+            .transport_failures
+            .insert(operation, times);
+    }
+
+    /// The operations called, in order.
+    #[must_use]
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.state).calls.clone()
+    }
+
+    /// The leaf PEMs revoked.
+    #[must_use]
+    pub fn revoked(&self) -> Vec<String> {
+        lock(&self.state).revoked.iter().cloned().collect()
+    }
+
+    /// True when the account with these credentials was deactivated.
+    #[must_use]
+    pub fn is_deactivated(&self, credentials: &AccountCredentials) -> bool {
+        lock(&self.state).deactivated.contains(credentials.expose())
+    }
+
+    fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, AcmeState>, AcmeError> {
+        let mut s = lock(&self.state);
+        s.calls.push(operation.to_owned());
+        if let Some(reason) = s.failures.get(operation) {
+            return Err(if operation == "answer" {
+                AcmeError::ValidationFailed(reason.clone())
+            } else {
+                AcmeError::Rejected(reason.clone())
+            });
+        }
+        if let Some(left) = s.transport_failures.get_mut(operation) {
+            if *left > 0 {
+                *left -= 1;
+                return Err(AcmeError::Transport("connection reset".into()));
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[async_trait]
+impl AcmeClient for FakeAcme {
+    async fn register(
+        &self,
+        directory: &DirectoryUrl,
+        _email: &Email,
+        _eab: Option<ExternalAccountBinding>,
+        _key: Option<PrivateKeyPem>,
+    ) -> Result<RegisteredAccount, AcmeError> {
+        let mut s = self.enter("register")?;
+        s.next += 1;
+        Ok(RegisteredAccount {
+            uri: format!("{directory}/acct/{}", s.next),
+            credentials: AccountCredentials::new(format!("creds-{}", s.next)),
+        })
+    }
+
+    async fn place_order(
+        &self,
+        account: &AccountCredentials,
+        identifiers: &Identifiers,
+    ) -> Result<String, AcmeError> {
+        let mut s = self.enter("place_order")?;
+        if s.deactivated.contains(account.expose()) {
+            return Err(AcmeError::Rejected(
+                "urn:ietf:params:acme:error:unauthorized: account deactivated".into(),
+            ));
+        }
+        s.next += 1;
+        let url = format!("https://acme.test/order/{}", s.next);
+        s.orders.insert(
+            url.clone(),
+            identifiers
+                .as_slice()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        );
+        Ok(url)
+    }
+
+    async fn challenges(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+        kind: ChallengeKind,
+    ) -> Result<Vec<ChallengeToSolve>, AcmeError> {
+        let s = self.enter("challenges")?;
+        let names = s
+            .orders
+            .get(order_url)
+            .cloned()
+            .ok_or_else(|| AcmeError::Rejected("no such order".into()))?;
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ChallengeToSolve {
+                identifier: name.trim_start_matches("*.").to_owned(),
+                kind,
+                token: format!("token-{}-{i}", order_url.rsplit('/').next().unwrap_or("")),
+                key_authorization: format!("keyauth-{name}"),
+                dns_value: format!("dns-{name}"),
+            })
+            .collect())
+    }
+
+    async fn answer(
+        &self,
+        _account: &AccountCredentials,
+        _order_url: &str,
+        _kind: ChallengeKind,
+    ) -> Result<(), AcmeError> {
+        self.enter("answer").map(|_| ())
+    }
+
+    async fn finalize(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+        csr_der: &[u8],
+    ) -> Result<(), AcmeError> {
+        let mut s = self.enter("finalize")?;
+        if csr_der.is_empty() {
+            return Err(AcmeError::Rejected(
+                "urn:ietf:params:acme:error:badCSR: empty".into(),
+            ));
+        }
+        s.finalized.insert(order_url.to_owned());
+        Ok(())
+    }
+
+    async fn certificate(
+        &self,
+        _account: &AccountCredentials,
+        order_url: &str,
+    ) -> Result<String, AcmeError> {
+        let s = self.enter("certificate")?;
+        if !s.finalized.contains(order_url) {
+            return Err(AcmeError::Rejected("order not finalized".into()));
+        }
+        let names = s.orders.get(order_url).cloned().unwrap_or_default();
+        Ok(format!(
+            "LEAF {order_url} {}\nISSUER fake-ca\n",
+            names.join(",")
+        ))
+    }
+
+    async fn revoke(
+        &self,
+        _account: &AccountCredentials,
+        leaf_pem: &str,
+        _reason: RevocationReason,
+    ) -> Result<(), AcmeError> {
+        let mut s = self.enter("revoke")?;
+        if !s.revoked.insert(leaf_pem.to_owned()) {
+            return Err(AcmeError::AlreadyRevoked);
+        }
+        Ok(())
+    }
+
+    async fn deactivate(&self, account: &AccountCredentials) -> Result<(), AcmeError> {
+        let mut s = self.enter("deactivate")?;
+        s.deactivated.insert(account.expose().to_owned());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Keys and CSRs as readable text: `KEY <spec> <n>` and `CSR <names>|<subject>`.
+#[derive(Default)]
+pub struct FakeCsr {
+    generated: Mutex<u32>,
+}
+
+impl FakeCsr {
+    /// How many keys were generated.
+    #[must_use]
+    pub fn generated(&self) -> u32 {
+        *lock(&self.generated)
+    }
+
+    /// The text of a CSR for these names, as `parse_csr` reads it.
+    #[must_use]
+    pub fn csr_for(names: &[&str]) -> String {
+        format!("CSR {}|", names.join(","))
+    }
+}
+
+#[async_trait]
+impl CsrFactory for FakeCsr {
+    async fn generate_key(&self, spec: KeySpec) -> Result<PrivateKeyPem, CsrError> {
+        let mut n = lock(&self.generated);
+        *n += 1;
+        Ok(PrivateKeyPem::new(format!("KEY {spec} {n}")))
+    }
+
+    fn check_key(&self, key: &PrivateKeyPem) -> Result<(), CsrError> {
+        if key.expose().starts_with("KEY ") {
+            Ok(())
+        } else {
+            Err(CsrError::InvalidKey("not a PEM private key".into()))
+        }
+    }
+
+    fn build_csr(
+        &self,
+        key: &PrivateKeyPem,
+        identifiers: &Identifiers,
+        subject: &CsrSubject,
+        _email: Option<Email>,
+    ) -> Result<Csr, CsrError> {
+        self.check_key(key)?;
+        let names: Vec<&str> = identifiers
+            .as_slice()
+            .iter()
+            .map(DomainName::as_str)
+            .collect();
+        let org = subject.organization.as_ref().map_or("", |o| o.as_str());
+        let pem = format!("CSR {}|O={org}", names.join(","));
+        Ok(Csr {
+            der: pem.clone().into_bytes(),
+            pem,
+        })
+    }
+
+    fn parse_csr(&self, pem: &str) -> Result<(Vec<DomainName>, Csr), CsrError> {
+        let rest = pem
+            .strip_prefix("CSR ")
+            .ok_or_else(|| CsrError::InvalidCsr("not a CSR".into()))?;
+        let names = rest.split('|').next().unwrap_or("");
+        let names = names
+            .split(',')
+            .map(|n| DomainName::parse(n).map_err(|e| CsrError::InvalidCsr(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            names,
+            Csr {
+                pem: pem.to_owned(),
+                der: pem.as_bytes().to_vec(),
+            },
+        ))
+    }
+}
+
+impl CertificateInspector for FakeCsr {
+    fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError> {
+        let mut lines = chain_pem.lines();
+        let leaf = lines
+            .next()
+            .filter(|l| l.starts_with("LEAF "))
+            .ok_or_else(|| CsrError::InvalidCertificate("no leaf".into()))?;
+        let names = leaf
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let start = time::macros::datetime!(2026-01-01 0:00 UTC);
+        Ok(CertificateInfo {
+            leaf_pem: leaf.to_owned(),
+            chain_pem: lines.collect::<Vec<_>>().join("\n"),
+            fingerprint: format!(
+                "fp-{}",
+                leaf.len() + leaf.bytes().map(u64::from).sum::<u64>() as usize
+            ),
+            serial: format!("{:x}", leaf.bytes().map(u64::from).sum::<u64>()),
+            not_before: start,
+            not_after: start + Duration::from_secs(90 * 86400),
+            names,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// A DNS provider holding TXT records in memory.
+#[derive(Default)]
+pub struct FakeDns {
+    records: Mutex<BTreeSet<(String, String)>>,
+    fail_present: Mutex<Option<String>>,
+    fail_cleanup: Mutex<Option<String>>,
+}
+
+impl FakeDns {
+    /// The records present now.
+    #[must_use]
+    pub fn records(&self) -> Vec<(String, String)> {
+        lock(&self.records).iter().cloned().collect()
+    }
+
+    /// Makes `present` refuse with this reason.
+    pub fn refuse_present(&self, reason: &str) {
+        *lock(&self.fail_present) = Some(reason.to_owned());
+    }
+
+    /// Makes `cleanup` refuse with this reason.
+    pub fn refuse_cleanup(&self, reason: &str) {
+        *lock(&self.fail_cleanup) = Some(reason.to_owned());
+    }
+}
+
+#[async_trait]
+impl DnsProvider for FakeDns {
+    async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
+        if let Some(reason) = lock(&self.fail_present).clone() {
+            return Err(DnsError::Rejected(reason));
+        }
+        lock(&self.records).insert((record.name.clone(), record.value.clone()));
+        Ok(())
+    }
+
+    async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
+        if let Some(reason) = lock(&self.fail_cleanup).clone() {
+            return Err(DnsError::Rejected(reason));
+        }
+        lock(&self.records).remove(&(record.name.clone(), record.value.clone()));
+        Ok(())
+    }
+}
+
+/// A propagation checker that reports `ns1.fake` missing for the first `n` checks.
+#[derive(Default)]
+pub struct FakePropagation {
+    missing_for: Mutex<u32>,
+    checks: Mutex<u32>,
+}
+
+impl FakePropagation {
+    /// Records stay invisible for `checks` checks.
+    pub fn missing_for(&self, checks: u32) {
+        *lock(&self.missing_for) = checks;
+    }
+
+    /// How many checks were made.
+    #[must_use]
+    pub fn checks(&self) -> u32 {
+        *lock(&self.checks)
+    }
+}
+
+#[async_trait]
+impl PropagationChecker for FakePropagation {
+    async fn missing(&self, _record: &TxtRecord) -> Result<Vec<String>, PropagationError> {
+        *lock(&self.checks) += 1;
+        let mut left = lock(&self.missing_for);
+        if *left > 0 {
+            *left -= 1;
+            Ok(vec!["ns1.fake".into()])
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// A password "hasher" that keeps the password readable: fast, for tests only.
+pub struct PlainHasher;
+
+#[async_trait]
+impl PasswordHasher for PlainHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        Ok(PasswordHash::new(format!("plain${}", password.expose())))
+    }
+
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+        hash.as_str().strip_prefix("plain$") == Some(password.expose())
+    }
+}
+
+/// Tokens of the form `user.expiry-unix.sig`, where sig must be `ok`.
+pub struct FakeSigner;
+
+impl TokenSigner for FakeSigner {
+    fn sign(&self, claims: TokenClaims) -> ApiToken {
+        ApiToken::new(format!(
+            "{}.{}.ok",
+            claims.user,
+            claims.expires_at.unix_timestamp()
+        ))
+    }
+
+    fn verify(&self, token: &str) -> Option<TokenClaims> {
+        let mut parts = token.split('.');
+        let user = parts.next()?.parse().ok()?;
+        let expires = parts.next()?.parse().ok()?;
+        (parts.next()? == "ok" && parts.next().is_none()).then_some(())?;
+        Some(TokenClaims {
+            user,
+            expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// A service wired to fakes, with handles on each fake.
+pub struct Kit {
+    pub service: Acmeport,
+    pub store: Arc<MemoryStore>,
+    pub acme: Arc<FakeAcme>,
+    pub csr: Arc<FakeCsr>,
+    pub dns: Arc<FakeDns>,
+    pub propagation: Arc<FakePropagation>,
+    pub clock: Arc<FakeClock>,
+}
+
+impl Kit {
+    /// A service over fakes, with one DNS provider `fake` as default.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_settings(Settings::default())
+    }
+
+    /// As [`Self::new`] with the given settings.
+    #[must_use]
+    pub fn with_settings(settings: Settings) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let acme = Arc::new(FakeAcme::new());
+        let csr = Arc::new(FakeCsr::default());
+        let dns = Arc::new(FakeDns::default());
+        let propagation = Arc::new(FakePropagation::default());
+        let clock = Arc::new(FakeClock::new());
+        let fake = ProviderName::parse("fake").expect("valid name");
+        let ports = Ports {
+            users: store.clone(),
+            accounts: store.clone(),
+            orders: store.clone(),
+            certificates: store.clone(),
+            tokens: store.clone(),
+            acme: acme.clone(),
+            csr: csr.clone(),
+            inspector: csr.clone(),
+            dns: DnsProviders::new()
+                .with(fake.clone(), dns.clone())
+                .with_default(fake),
+            propagation: propagation.clone(),
+            clock: clock.clone(),
+            hasher: Arc::new(PlainHasher),
+            signer: Arc::new(FakeSigner),
+        };
+        Self {
+            service: Acmeport::new(ports, settings),
+            store,
+            acme,
+            csr,
+            dns,
+            propagation,
+            clock,
+        }
+    }
+}
+
+impl Default for Kit {
+    fn default() -> Self {
+        Self::new()
+    }
+}

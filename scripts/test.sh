@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs the real peers the tests
+# talk to (Pebble, BIND 9, moto, PostgreSQL) when they are missing, makes sure PostgreSQL
+# answers on 127.0.0.1:5432, then runs `cargo test --workspace`.
+#
+# Extra arguments go to `cargo test` (for example `scripts/test.sh -p acmeport-domain`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+log() { printf '==> %s\n' "$*"; }
+
+apt_packages=()
+command -v pebble >/dev/null || apt_packages+=(pebble)
+command -v named >/dev/null || apt_packages+=(bind9)
+command -v dig >/dev/null || apt_packages+=(bind9-dnsutils)
+command -v pg_isready >/dev/null || apt_packages+=(postgresql postgresql-client)
+if ((${#apt_packages[@]})); then
+  log "installing ${apt_packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+if ! command -v moto_server >/dev/null; then
+  log "installing moto[server]"
+  python3 -m pip install -q 'moto[server]'
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL on 127.0.0.1:5432"
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
+
+export ACMEPORT_TEST_DATABASE_URL="${ACMEPORT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+log "cargo test --workspace $*"
+cargo test --workspace "$@"
