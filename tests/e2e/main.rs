@@ -1,1 +1,4 @@
 //! End-to-end tests against real peers.
+
+mod dns_providers;
+mod harness;
