@@ -1,1 +1,5 @@
 //! End-to-end tests against real peers.
+
+mod acme_client;
+mod harness;
+mod issuance;
