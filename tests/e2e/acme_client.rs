@@ -333,3 +333,50 @@ async fn a_server_outside_the_trusted_roots_is_refused() {
         other => panic!("an untrusted server must fail as a transport error, got {other:?}"),
     }
 }
+
+/// A wildcard's authorization comes back as the base name with the wildcard flag; the
+/// adapter reports it as `*.name` (the service derives the shared `_acme-challenge` record
+/// from it), with the DNS-01 TXT value computed from the key authorization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_challenges_keep_the_wildcard_name() {
+    let stack = HttpStack::start(PebbleOptions::default()).await;
+    let account = stack.account("wild@example.com").await;
+    let creds = &account.credentials;
+    let url = stack
+        .acme
+        .place_order(creds, &names(&["*.wild.example.com", "wild.example.com"]))
+        .await
+        .expect("order");
+    let challenges = stack
+        .acme
+        .challenges(creds, &url, ChallengeKind::Dns01)
+        .await
+        .expect("DNS-01 challenges");
+    let mut identifiers: Vec<&str> = challenges.iter().map(|c| c.identifier.as_str()).collect();
+    identifiers.sort_unstable();
+    assert_eq!(identifiers, ["*.wild.example.com", "wild.example.com"]);
+    for challenge in &challenges {
+        let digest = sha256(challenge.key_authorization.as_bytes());
+        assert_eq!(
+            challenge.dns_value,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+            "the TXT value is base64url(SHA-256(key authorization))"
+        );
+    }
+    match stack
+        .acme
+        .challenges(creds, &url, ChallengeKind::Http01)
+        .await
+    {
+        Err(AcmeError::Rejected(reason)) => assert!(
+            reason.contains("no http-01 challenge for *.wild.example.com"),
+            "the refusal should name the kind and the wildcard: {reason}"
+        ),
+        other => panic!("a wildcard has no HTTP-01 challenge, got {other:?}"),
+    }
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
