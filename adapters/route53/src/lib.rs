@@ -1,1 +1,405 @@
-//! acmeport-route53.
+//! Route53 as a [`DnsProvider`]: TXT sets written with aws-sdk-route53.
+//!
+//! Route53 stores one record set per name and type, so a second value on the same name
+//! (a wildcard and its apex share `_acme-challenge.<name>`) must be merged into the
+//! existing set: `present` reads the set and UPSERTs the union, `cleanup` UPSERTs the
+//! remainder or DELETEs the exact set when ours was the last value. Both wait until
+//! `GetChange` reports `INSYNC`.
+//!
+//! The read-modify-write is serialised inside one provider (one lock), which covers the
+//! wildcard-and-apex case of one order. Two processes changing the same name at the same
+//! instant can still lose a value; Route53 offers no conditional UPSERT.
+
+mod errors;
+mod settings;
+
+pub use settings::{Route53Settings, SecretKey, StaticCredentials};
+
+use acmeport_domain::ports::{DnsError, DnsProvider};
+use acmeport_domain::TxtRecord;
+use async_trait::async_trait;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_route53::config::Credentials;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
+use aws_sdk_route53::Client;
+use errors::{build_error, translate, Translated};
+use secrecy::ExposeSecret;
+use std::fmt;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+/// Route53's default region for signing; the service is global.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Writes DNS-01 TXT records into Route53 hosted zones.
+pub struct Route53Provider {
+    client: Client,
+    settings: Route53Settings,
+    /// Serialises read-modify-write of record sets (see the module docs).
+    write_lock: Mutex<()>,
+}
+
+impl fmt::Debug for Route53Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route53Provider")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route53Provider {
+    /// Builds the client: credentials and region from the settings, else from the AWS
+    /// default chain (environment, profile, web identity, ECS, IMDS). Nothing is sent yet.
+    pub async fn new(settings: Route53Settings) -> Self {
+        let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::from_static(DEFAULT_REGION));
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts.max(1))
+            .with_initial_backoff(settings.initial_backoff)
+            .with_max_backoff(settings.max_backoff);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .retry_config(retry);
+        if let Some(keys) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                keys.access_key_id.clone(),
+                keys.secret_access_key.expose().expose_secret().to_owned(),
+                keys.session_token
+                    .as_ref()
+                    .map(|token| token.expose().expose_secret().to_owned()),
+                None,
+                "acmeport-configuration",
+            ));
+        }
+        let shared = loader.load().await;
+        let mut config = aws_sdk_route53::config::Builder::from(&shared);
+        if let Some(url) = &settings.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Self {
+            client: Client::from_conf(config.build()),
+            settings,
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    /// The hosted zone id for `name`: the configured one, or the zone named like the
+    /// closest enclosing name (ListHostedZonesByName only answers exact names reliably,
+    /// so each label is tried from the longest name up). Public zones win over private
+    /// ones of the same name.
+    async fn zone_id(&self, name: &str) -> Result<String, DnsError> {
+        if let Some(id) = &self.settings.hosted_zone_id {
+            return Ok(id.clone());
+        }
+        let mut candidate = name;
+        loop {
+            let wanted = format!("{candidate}.");
+            let answer = self
+                .client
+                .list_hosted_zones_by_name()
+                .dns_name(&wanted)
+                .max_items(10)
+                .send()
+                .await
+                .map_err(|e| translate(e, name))?;
+            let mut exact: Vec<_> = answer
+                .hosted_zones()
+                .iter()
+                .filter(|zone| zone.name().eq_ignore_ascii_case(&wanted))
+                .collect();
+            exact.sort_by_key(|zone| zone.config().is_some_and(|c| c.private_zone()));
+            if let Some(zone) = exact.first() {
+                let id = zone.id().trim_start_matches("/hostedzone/").to_owned();
+                debug!(name, zone = candidate, zone_id = %id, "found the hosted zone");
+                return Ok(id);
+            }
+            match candidate.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => {
+                    candidate = parent;
+                }
+                _ => return Err(DnsError::ZoneNotFound(name.to_owned())),
+            }
+        }
+    }
+
+    /// The current values (as stored, quoted) and TTL of the TXT set on `name`.
+    async fn current_values(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> Result<Option<(Vec<String>, i64)>, DnsError> {
+        let answer = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(name)
+            .start_record_type(RrType::Txt)
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| translate(e, name))?;
+        // The listing starts at (name, type) but runs on to the next sets: check both.
+        Ok(answer
+            .resource_record_sets()
+            .iter()
+            .find(|set| same_name(set.name(), name) && set.r#type() == &RrType::Txt)
+            .map(|set| {
+                let values = set
+                    .resource_records()
+                    .iter()
+                    .map(|r| r.value().to_owned())
+                    .collect();
+                (values, set.ttl().unwrap_or(self.settings.ttl))
+            }))
+    }
+
+    /// Applies one change and waits until Route53 reports it `INSYNC`.
+    async fn change(
+        &self,
+        zone_id: &str,
+        name: &str,
+        action: ChangeAction,
+        values: Vec<String>,
+        ttl: i64,
+    ) -> Result<(), DnsError> {
+        let records = values
+            .into_iter()
+            .map(|value| ResourceRecord::builder().value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(build_error)?;
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::Txt)
+            .ttl(ttl)
+            .set_resource_records(Some(records))
+            .build()
+            .map_err(build_error)?;
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(set)
+            .build()
+            .map_err(build_error)?;
+        let batch = ChangeBatch::builder()
+            .comment("acmeport DNS-01 challenge")
+            .changes(change)
+            .build()
+            .map_err(build_error)?;
+        let answer = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| translate(e, name))?;
+        let change_id = answer
+            .change_info()
+            .map(|info| info.id().to_owned())
+            .ok_or_else(|| DnsError::Transport("Route53 returned no change id".into()))?;
+        self.wait_insync(&change_id, name).await
+    }
+
+    async fn wait_insync(&self, change_id: &str, name: &str) -> Result<(), DnsError> {
+        let deadline = Instant::now() + self.settings.insync_timeout;
+        loop {
+            let answer = self
+                .client
+                .get_change()
+                .id(change_id)
+                .send()
+                .await
+                .map_err(|e| translate(e, name))?;
+            if answer.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync) {
+                debug!(change_id, "change is INSYNC");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(DnsError::Transport(
+                    format!(
+                        "Route53 change {change_id} for {name} not INSYNC after {:?}",
+                        self.settings.insync_timeout
+                    )
+                    .into(),
+                ));
+            }
+            tokio::time::sleep(self.settings.insync_poll).await;
+        }
+    }
+
+    /// Runs one read-modify-write, repeating it while Route53 answers
+    /// `PriorRequestNotComplete` (another change to the set is still being applied),
+    /// which the SDK does not retry by itself.
+    async fn with_prior_request_retry<F, Fut>(&self, mut attempt: F) -> Result<(), DnsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), Translated>>,
+    {
+        let mut delay = self.settings.initial_backoff;
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Ok(()) => return Ok(()),
+                Err(Translated::PriorRequestNotComplete(error))
+                    if tries < self.settings.max_attempts =>
+                {
+                    debug!(
+                        tries,
+                        ?delay,
+                        "Route53 still applies a prior change; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.settings.max_backoff);
+                    tries += 1;
+                    drop(error);
+                }
+                Err(other) => return Err(other.into_dns_error()),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DnsProvider for Route53Provider {
+    async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
+        let name = normalize(&record.name);
+        let zone_id = self.zone_id(&name).await?;
+        let ours = quote(&record.value);
+        self.with_prior_request_retry(|| async {
+            let _guard = self.write_lock.lock().await;
+            let (mut values, ttl) = self
+                .current_values(&zone_id, &name)
+                .await?
+                .unwrap_or_else(|| (Vec::new(), self.settings.ttl));
+            if values.iter().any(|v| unquote(v) == record.value) {
+                debug!(name, "TXT value already present");
+                return Ok(());
+            }
+            values.push(ours.clone());
+            self.change(&zone_id, &name, ChangeAction::Upsert, values, ttl)
+                .await
+                .map_err(Translated::from)
+        })
+        .await?;
+        info!(name, zone_id, "TXT value added in Route53");
+        Ok(())
+    }
+
+    async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
+        let name = normalize(&record.name);
+        let zone_id = self.zone_id(&name).await?;
+        self.with_prior_request_retry(|| async {
+            let _guard = self.write_lock.lock().await;
+            let Some((values, ttl)) = self.current_values(&zone_id, &name).await? else {
+                debug!(name, "no TXT set left to clean up");
+                return Ok(());
+            };
+            let remainder: Vec<String> = values
+                .iter()
+                .filter(|v| unquote(v) != record.value)
+                .cloned()
+                .collect();
+            if remainder.len() == values.len() {
+                debug!(name, "TXT value already gone");
+                return Ok(());
+            }
+            let result = if remainder.is_empty() {
+                // DELETE must repeat the set exactly as stored, TTL included.
+                self.change(&zone_id, &name, ChangeAction::Delete, values, ttl)
+                    .await
+            } else {
+                self.change(&zone_id, &name, ChangeAction::Upsert, remainder, ttl)
+                    .await
+            };
+            result.map_err(Translated::from)
+        })
+        .await?;
+        info!(name, zone_id, "TXT value removed from Route53");
+        Ok(())
+    }
+}
+
+/// Lower case, no trailing dot: the form zones and record names are compared in.
+fn normalize(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn same_name(listed: &str, wanted: &str) -> bool {
+    normalize(&unescape(listed)) == wanted
+}
+
+/// Route53 lists names with octal escapes for characters outside `[a-z0-9-]`
+/// (`\052` for `*`); undo them so names compare.
+fn unescape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let digits: String = chars.clone().take(3).collect();
+            if digits.len() == 3 && digits.chars().all(|d| d.is_digit(8)) {
+                if let Ok(code) = u8::from_str_radix(&digits, 8) {
+                    out.push(char::from(code));
+                    for _ in 0..3 {
+                        chars.next();
+                    }
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Route53 wants TXT values as quoted character strings.
+fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The text of a stored TXT value: its quoted strings joined, as resolvers and ACME
+/// servers see it.
+fn unquote(stored: &str) -> String {
+    let mut out = String::new();
+    let mut in_quotes = false;
+    let mut chars = stored.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '\\' if in_quotes => {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            c if in_quotes => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_quoted_and_unquoted() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        assert_eq!(unquote("\"abc\""), "abc");
+        assert_eq!(unquote("\"ab\" \"c\""), "abc");
+        assert_eq!(unquote(&quote("a\"b")), "a\"b");
+    }
+
+    #[test]
+    fn listed_names_are_unescaped() {
+        assert!(same_name("\\052.example.com.", "*.example.com"));
+        assert!(same_name(
+            "_acme-challenge.Example.com.",
+            "_acme-challenge.example.com"
+        ));
+    }
+}
