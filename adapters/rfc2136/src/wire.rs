@@ -95,7 +95,7 @@ impl Exchanger {
         }
         let tsig_error = response
             .signature()
-            .and_then(|tsig| tsig.data.error.clone());
+            .and_then(|tsig| tsig.data.error);
         if response.response_code != ResponseCode::NoError || tsig_error.is_some() {
             return Err(DnsError::Rejected(
                 self.refusal(response.response_code, tsig_error),
