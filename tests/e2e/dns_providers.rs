@@ -362,7 +362,7 @@ fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool + '_ {
 }
 
 #[tokio::test]
-async fn route53_retries_throttling_and_5xx_then_succeeds() {
+async fn route53_retries_throttling_5xx_and_prior_request_then_succeeds() {
     init_crypto();
     let server = route53_stub().await;
     // Two Throttling answers, then success; one 503 on GetChange, then INSYNC.
@@ -373,10 +373,22 @@ async fn route53_retries_throttling_and_5xx_then_succeeds() {
         .with_priority(1)
         .mount(&server)
         .await;
+    // Then PriorRequestNotComplete, which the SDK also counts as throttling.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/2013-04-01/hostedzone/ZSTUB/rrset/?$"))
+        .respond_with(r53_error(
+            400,
+            "PriorRequestNotComplete",
+            "The request was rejected because Route 53 was still processing a prior request.",
+        ))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/2013-04-01/hostedzone/ZSTUB/rrset/?$"))
         .respond_with(change_info("ChangeResourceRecordSetsResponse", "PENDING"))
-        .with_priority(2)
+        .with_priority(3)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -405,9 +417,14 @@ async fn route53_retries_throttling_and_5xx_then_succeeds() {
 
     let requests = server.received_requests().await.expect("recorded requests");
     assert_eq!(
+        count(&requests, "GET", "/2013-04-01/hostedzone/ZSTUB/rrset"),
+        1,
+        "the SDK resends the same change; the set is read once"
+    );
+    assert_eq!(
         count(&requests, "POST", "/2013-04-01/hostedzone/ZSTUB/rrset"),
-        3,
-        "two throttled changes and one accepted"
+        4,
+        "two throttled changes, one prior-request refusal and one accepted"
     );
     assert_eq!(
         count(&requests, "GET", "/2013-04-01/change/C1"),

@@ -93,9 +93,7 @@ impl Exchanger {
                 format!("{} answered with a foreign message id", self.server).into(),
             ));
         }
-        let tsig_error = response
-            .signature()
-            .and_then(|tsig| tsig.data.error);
+        let tsig_error = response.signature().and_then(|tsig| tsig.data.error);
         if response.response_code != ResponseCode::NoError || tsig_error.is_some() {
             return Err(DnsError::Rejected(
                 self.refusal(response.response_code, tsig_error),
