@@ -2,3 +2,4 @@
 
 mod dns_providers;
 mod harness;
+mod storage;

@@ -1,1 +1,3 @@
 //! acmeport-http.
+
+pub mod challenge;

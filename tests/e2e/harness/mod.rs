@@ -2,6 +2,7 @@
 
 pub mod bind;
 pub mod moto;
+pub mod postgres;
 
 use std::net::{TcpListener, UdpSocket};
 

@@ -1,0 +1,194 @@
+//! [`CertificateRepo`] on the `certificates` table; private keys are sealed.
+
+use crate::dto::{strings_from_json, strings_json};
+use crate::entity::certificates;
+use crate::error::{backend, translate, Corrupt};
+use crate::{db_time, listing, Store};
+use acmeport_domain::ports::{CertificateRepo, RepoError};
+use acmeport_domain::{
+    AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, Listing,
+    NewCertificate, OrderId, Page, PrivateKeyPem, UserId,
+};
+use async_trait::async_trait;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use time::OffsetDateTime;
+
+/// Associated data of the certificate key column.
+const PRIVATE_KEY: &str = "certificates.private_key";
+
+fn status_from_name(name: &str) -> Result<CertificateStatus, Corrupt> {
+    match name {
+        "valid" => Ok(CertificateStatus::Valid),
+        "revoked" => Ok(CertificateStatus::Revoked),
+        other => Err(Corrupt::new("certificates.status", other)),
+    }
+}
+
+impl Store {
+    fn certificate_to_domain(&self, m: certificates::Model) -> Result<Certificate, RepoError> {
+        let key = m
+            .private_key
+            .map(|sealed| {
+                self.cipher
+                    .open_str(PRIVATE_KEY, &sealed)
+                    .map(|pem| PrivateKeyPem::new(pem.as_str()))
+            })
+            .transpose()?;
+        Ok(Certificate {
+            id: CertificateId::new(m.id),
+            order_id: OrderId::new(m.order_id),
+            user_id: UserId::new(m.user_id),
+            account_id: AccountId::new(m.account_id),
+            status: status_from_name(&m.status)?,
+            info: CertificateInfo {
+                leaf_pem: m.leaf_pem,
+                chain_pem: m.chain_pem,
+                fingerprint: m.fingerprint,
+                serial: m.serial,
+                not_before: m.not_before,
+                not_after: m.not_after,
+                names: strings_from_json(&m.names, "certificates.names")?,
+            },
+            key,
+            csr: m.csr,
+            created_at: m.created_at,
+            revoked_at: m.revoked_at,
+        })
+    }
+
+    async fn certificate_by_fingerprint(
+        &self,
+        order: OrderId,
+        fingerprint: &str,
+    ) -> Result<Option<Certificate>, RepoError> {
+        certificates::Entity::find()
+            .filter(certificates::Column::OrderId.eq(order.get()))
+            .filter(certificates::Column::Fingerprint.eq(fingerprint))
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+            .map(|m| self.certificate_to_domain(m))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl CertificateRepo for Store {
+    async fn insert(&self, certificate: NewCertificate) -> Result<Certificate, RepoError> {
+        let info = &certificate.info;
+        // A resumed order stores the same certificate again: hand back the first row.
+        if let Some(existing) = self
+            .certificate_by_fingerprint(certificate.order_id, &info.fingerprint)
+            .await?
+        {
+            return Ok(existing);
+        }
+        let private_key = certificate
+            .key
+            .as_ref()
+            .map(|k| self.cipher.seal_str(PRIVATE_KEY, k.expose()))
+            .transpose()?;
+        let inserted = certificates::ActiveModel {
+            order_id: Set(certificate.order_id.get()),
+            user_id: Set(certificate.user_id.get()),
+            account_id: Set(certificate.account_id.get()),
+            status: Set(CertificateStatus::Valid.as_str().to_owned()),
+            leaf_pem: Set(info.leaf_pem.clone()),
+            chain_pem: Set(info.chain_pem.clone()),
+            fingerprint: Set(info.fingerprint.clone()),
+            serial: Set(info.serial.clone()),
+            not_before: Set(db_time(info.not_before)),
+            not_after: Set(db_time(info.not_after)),
+            names: Set(strings_json(&info.names)),
+            private_key: Set(private_key),
+            csr: Set(certificate.csr.clone()),
+            created_at: Set(db_time(certificate.created_at)),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(translate("certificate"));
+        match inserted {
+            Ok(row) => self.certificate_to_domain(row),
+            // Another writer stored it between our lookup and our insert.
+            Err(RepoError::Duplicate(_)) => self
+                .certificate_by_fingerprint(certificate.order_id, &info.fingerprint)
+                .await?
+                .ok_or(RepoError::NotFound("certificate")),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, id: CertificateId) -> Result<Option<Certificate>, RepoError> {
+        certificates::Entity::find_by_id(id.get())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+            .map(|m| self.certificate_to_domain(m))
+            .transpose()
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Certificate>, RepoError> {
+        let mut query =
+            certificates::Entity::find().filter(certificates::Column::UserId.eq(user.get()));
+        if let Some(after) = page.after() {
+            query = query.filter(certificates::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(certificates::Column::Id)
+            .limit(u64::from(page.limit()) + 1)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let items = rows
+            .into_iter()
+            .map(|m| self.certificate_to_domain(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(listing(items, page.limit()))
+    }
+
+    async fn valid_for_account(&self, account: AccountId) -> Result<Vec<Certificate>, RepoError> {
+        certificates::Entity::find()
+            .filter(certificates::Column::AccountId.eq(account.get()))
+            .filter(certificates::Column::Status.eq(CertificateStatus::Valid.as_str()))
+            .order_by_asc(certificates::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|m| self.certificate_to_domain(m))
+            .collect()
+    }
+
+    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
+        let result = certificates::Entity::update_many()
+            .set(certificates::ActiveModel {
+                status: Set(CertificateStatus::Revoked.as_str().to_owned()),
+                revoked_at: Set(Some(db_time(at))),
+                ..Default::default()
+            })
+            .filter(certificates::Column::Id.eq(id.get()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::NotFound("certificate"));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: CertificateId) -> Result<(), RepoError> {
+        let result = certificates::Entity::delete_by_id(id.get())
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::NotFound("certificate"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! The `certificates` table: issued chains and their keys (sealed).
+
+use sea_orm::entity::prelude::*;
+use time::OffsetDateTime;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "certificates")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub order_id: i64,
+    pub user_id: i64,
+    pub account_id: i64,
+    pub status: String,
+    #[sea_orm(column_type = "Text")]
+    pub leaf_pem: String,
+    #[sea_orm(column_type = "Text")]
+    pub chain_pem: String,
+    pub fingerprint: String,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// JSON array of the SAN DNS names.
+    #[sea_orm(column_type = "Text")]
+    pub names: String,
+    /// The private key, sealed.
+    pub private_key: Option<Vec<u8>>,
+    #[sea_orm(column_type = "Text")]
+    pub csr: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,9 @@
+//! sea-orm entities: the table rows as the adapter sees them. They never leave this crate;
+//! the repository modules map them to and from domain types.
+
+pub mod accounts;
+pub mod certificates;
+pub mod challenge_tokens;
+pub mod order_events;
+pub mod orders;
+pub mod users;

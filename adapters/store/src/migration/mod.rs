@@ -1,0 +1,18 @@
+//! Schema migrations, shared by SQLite and PostgreSQL.
+//!
+//! Applied at start-up by [`crate::Store::migrate`] and by `acmeport migrate`. Each
+//! migration is written once with sea-query so both backends get the same schema.
+
+use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_initial;
+
+/// Every migration of the store, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20260101_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,473 @@
+//! [`OrderRepo`] on the `orders` table: durable progress, leases and the step history.
+//!
+//! A lease is `lease_owner` plus `lease_until_us`. A worker claims a pending order whose
+//! lease is free or expired, renews it while working, and every step it writes is fenced:
+//! the `UPDATE` only matches while the worker still owns an unexpired lease. A worker that
+//! stalled past its lease therefore gets [`RepoError::LeaseLost`] and must stop, even if
+//! the order was not taken over yet.
+
+use crate::dto::{
+    identifiers_from_json, identifiers_json, published_from_json, published_json,
+    subject_from_json, subject_json,
+};
+use crate::entity::{order_events, orders};
+use crate::error::{backend, Corrupt};
+use crate::{db_time, listing, unix_micros, Store};
+use acmeport_domain::ports::{OrderRepo, RepoError};
+use acmeport_domain::{
+    AccountId, CertificateId, ChallengeKind, Email, Identifiers, KeySpec, Listing, NewOrder, Order,
+    OrderId, OrderSpec, OrderState, OrderStatus, OrderStep, Page, PrivateKeyPem, ProviderName,
+    UserId, WorkerId,
+};
+use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use time::OffsetDateTime;
+
+/// Associated data of the uploaded key column.
+const UPLOAD_KEY: &str = "orders.upload_key";
+/// Associated data of the current attempt's key column.
+const CERT_KEY: &str = "orders.cert_key";
+
+/// One fenced step write of an order, as recorded in `order_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The attempt the step belongs to (1, then one more per reissue).
+    pub attempt: u32,
+    pub step: OrderStep,
+    pub status: OrderStatus,
+    /// The worker that held the lease when it wrote the step.
+    pub worker: String,
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    fn order_to_domain(&self, m: orders::Model) -> Result<Order, RepoError> {
+        let open_key = |column: &'static str, sealed: Option<Vec<u8>>| {
+            sealed
+                .map(|bytes| {
+                    self.cipher
+                        .open_str(column, &bytes)
+                        .map(|pem| PrivateKeyPem::new(pem.as_str()))
+                })
+                .transpose()
+        };
+        let spec = OrderSpec {
+            identifiers: identifiers_from_json(&m.identifiers)?,
+            challenge: m
+                .challenge
+                .parse::<ChallengeKind>()
+                .map_err(|e| Corrupt::new("orders.challenge", e))?,
+            provider: m
+                .provider
+                .as_deref()
+                .map(ProviderName::parse)
+                .transpose()
+                .map_err(|e| Corrupt::new("orders.provider", e))?,
+            email: m
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| Corrupt::new("orders.email", e))?,
+            subject: subject_from_json(&m.subject)?,
+            key_spec: m
+                .key_spec
+                .parse::<KeySpec>()
+                .map_err(|e| Corrupt::new("orders.key_spec", e))?,
+            csr: m.upload_csr,
+            key: open_key(UPLOAD_KEY, m.upload_key)?,
+        };
+        let state = OrderState {
+            status: OrderStatus::from_name(&m.status)
+                .ok_or_else(|| Corrupt::new("orders.status", &m.status))?,
+            step: OrderStep::from_name(&m.step)
+                .ok_or_else(|| Corrupt::new("orders.step", &m.step))?,
+            acme_url: m.acme_url,
+            published: published_from_json(&m.published)?,
+            cert_key: open_key(CERT_KEY, m.cert_key)?,
+            csr: m.csr,
+            error: m.error,
+            detail: m.detail,
+            attempt: u32::try_from(m.attempt).map_err(|e| Corrupt::new("orders.attempt", e))?,
+        };
+        Ok(Order::restore(
+            OrderId::new(m.id),
+            NewOrder {
+                user_id: UserId::new(m.user_id),
+                account_id: AccountId::new(m.account_id),
+                spec,
+                created_at: m.created_at,
+            },
+            state,
+            m.resolved_cert_id.map(CertificateId::new),
+            m.updated_at,
+        ))
+    }
+
+    /// The columns a save writes: the progress, never the fixed spec.
+    fn state_changes(&self, order: &Order) -> Result<orders::ActiveModel, RepoError> {
+        let state = order.state();
+        let cert_key = state
+            .cert_key
+            .as_ref()
+            .map(|k| self.cipher.seal_str(CERT_KEY, k.expose()))
+            .transpose()?;
+        Ok(orders::ActiveModel {
+            status: Set(state.status.as_str().to_owned()),
+            step: Set(state.step.as_str().to_owned()),
+            acme_url: Set(state.acme_url.clone()),
+            published: Set(published_json(&state.published)),
+            cert_key: Set(cert_key),
+            csr: Set(state.csr.clone()),
+            error: Set(state.error.clone()),
+            detail: Set(state.detail.clone()),
+            attempt: Set(i32::try_from(state.attempt).unwrap_or(i32::MAX)),
+            resolved_cert_id: Set(order.resolved_cert_id.map(CertificateId::get)),
+            updated_at: Set(db_time(order.updated_at)),
+            ..Default::default()
+        })
+    }
+
+    /// The fenced step writes of an order, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    pub async fn order_history(&self, order: OrderId) -> Result<Vec<OrderEvent>, RepoError> {
+        let rows = order_events::Entity::find()
+            .filter(order_events::Column::OrderId.eq(order.get()))
+            .order_by_asc(order_events::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OrderEvent {
+                    attempt: u32::try_from(r.attempt)
+                        .map_err(|e| Corrupt::new("order_events.attempt", e))?,
+                    step: OrderStep::from_name(&r.step)
+                        .ok_or_else(|| Corrupt::new("order_events.step", &r.step))?,
+                    status: OrderStatus::from_name(&r.status)
+                        .ok_or_else(|| Corrupt::new("order_events.status", &r.status))?,
+                    worker: r.worker,
+                    at: r.at,
+                })
+            })
+            .collect()
+    }
+
+    async fn fenced_save(
+        &self,
+        order: &Order,
+        worker: &WorkerId,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let now = self.now();
+        let mut changes = self.state_changes(order)?;
+        changes.lease_until_us = Set(Some(unix_micros(lease_until)));
+        // The UPDATE comes first so that a SQLite transaction takes the write lock at
+        // once (a read first could fail to upgrade under a concurrent writer).
+        let txn = self.db.begin().await.map_err(backend)?;
+        let result = orders::Entity::update_many()
+            .set(changes)
+            .filter(orders::Column::Id.eq(order.id.get()))
+            .filter(orders::Column::LeaseOwner.eq(worker.as_str()))
+            .filter(orders::Column::LeaseUntilUs.gt(unix_micros(now)))
+            .exec(&txn)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            let exists = orders::Entity::find_by_id(order.id.get())
+                .select_only()
+                .column(orders::Column::Id)
+                .into_tuple::<i64>()
+                .one(&txn)
+                .await
+                .map_err(backend)?
+                .is_some();
+            txn.rollback().await.map_err(backend)?;
+            return Err(if exists {
+                RepoError::LeaseLost
+            } else {
+                RepoError::NotFound("order")
+            });
+        }
+        let state = order.state();
+        order_events::ActiveModel {
+            order_id: Set(order.id.get()),
+            attempt: Set(i32::try_from(state.attempt).unwrap_or(i32::MAX)),
+            step: Set(state.step.as_str().to_owned()),
+            status: Set(state.status.as_str().to_owned()),
+            worker: Set(worker.as_str().to_owned()),
+            at: Set(db_time(now)),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(backend)?;
+        txn.commit().await.map_err(backend)
+    }
+
+    /// Pending orders whose lease is free or expired at `now_us`.
+    fn claimable(now_us: i64) -> Condition {
+        Condition::all()
+            .add(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .add(
+                Condition::any()
+                    .add(orders::Column::LeaseOwner.is_null())
+                    .add(orders::Column::LeaseUntilUs.lte(now_us)),
+            )
+    }
+
+    fn lease_changes(worker: &WorkerId, lease_until: OffsetDateTime) -> orders::ActiveModel {
+        orders::ActiveModel {
+            lease_owner: Set(Some(worker.as_str().to_owned())),
+            lease_until_us: Set(Some(unix_micros(lease_until))),
+            ..Default::default()
+        }
+    }
+
+    /// PostgreSQL: lock one claimable row, skipping rows other claimers hold locked, and
+    /// take its lease in the same transaction.
+    async fn claim_postgres(
+        &self,
+        worker: &WorkerId,
+        now_us: i64,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<orders::Model>, RepoError> {
+        let txn = self.db.begin().await.map_err(backend)?;
+        let id = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Id)
+            .filter(Self::claimable(now_us))
+            .order_by_asc(orders::Column::Id)
+            .limit(1)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_tuple::<i64>()
+            .one(&txn)
+            .await
+            .map_err(backend)?;
+        let Some(id) = id else {
+            txn.commit().await.map_err(backend)?;
+            return Ok(None);
+        };
+        let claimed = orders::Entity::update_many()
+            .set(Self::lease_changes(worker, lease_until))
+            .filter(orders::Column::Id.eq(id))
+            .exec_with_returning(&txn)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .next();
+        txn.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    /// SQLite: one conditional UPDATE. SQLite runs one writer at a time, so the
+    /// statement is atomic against the other workers of this (single) instance.
+    async fn claim_sqlite(
+        &self,
+        worker: &WorkerId,
+        now_us: i64,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<orders::Model>, RepoError> {
+        let first_claimable = Query::select()
+            .column(orders::Column::Id)
+            .from(orders::Entity)
+            .cond_where(Self::claimable(now_us))
+            .order_by(orders::Column::Id, sea_orm::Order::Asc)
+            .limit(1)
+            .to_owned();
+        let claimed = orders::Entity::update_many()
+            .set(Self::lease_changes(worker, lease_until))
+            .filter(orders::Column::Id.in_subquery(first_claimable))
+            .filter(Self::claimable(now_us))
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(claimed.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl OrderRepo for Store {
+    async fn insert(&self, order: NewOrder) -> Result<Order, RepoError> {
+        let spec = &order.spec;
+        let (identifiers, digest) = identifiers_json(&spec.identifiers);
+        let upload_key = spec
+            .key
+            .as_ref()
+            .map(|k| self.cipher.seal_str(UPLOAD_KEY, k.expose()))
+            .transpose()?;
+        let state = OrderState::new();
+        let created_at = db_time(order.created_at);
+        let row = orders::ActiveModel {
+            user_id: Set(order.user_id.get()),
+            account_id: Set(order.account_id.get()),
+            identifiers: Set(identifiers),
+            identifiers_digest: Set(digest),
+            challenge: Set(spec.challenge.as_str().to_owned()),
+            provider: Set(spec.provider.as_ref().map(|p| p.as_str().to_owned())),
+            email: Set(spec.email.as_ref().map(|e| e.as_str().to_owned())),
+            subject: Set(subject_json(&spec.subject)),
+            key_spec: Set(spec.key_spec.as_str().to_owned()),
+            upload_csr: Set(spec.csr.clone()),
+            upload_key: Set(upload_key),
+            status: Set(state.status.as_str().to_owned()),
+            step: Set(state.step.as_str().to_owned()),
+            acme_url: Set(None),
+            published: Set(published_json(&state.published)),
+            cert_key: Set(None),
+            csr: Set(None),
+            error: Set(None),
+            detail: Set(None),
+            attempt: Set(i32::try_from(state.attempt).unwrap_or(1)),
+            resolved_cert_id: Set(None),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            lease_owner: Set(None),
+            lease_until_us: Set(None),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(backend)?;
+        self.order_to_domain(row)
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepoError> {
+        orders::Entity::find_by_id(id.get())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+            .map(|m| self.order_to_domain(m))
+            .transpose()
+    }
+
+    async fn find_existing(
+        &self,
+        user: UserId,
+        account: AccountId,
+        identifiers: &Identifiers,
+        challenge: ChallengeKind,
+        email: Option<Email>,
+    ) -> Result<Option<Order>, RepoError> {
+        let (json, digest) = identifiers_json(identifiers);
+        let email = match email {
+            Some(e) => orders::Column::Email.eq(e.as_str()),
+            None => orders::Column::Email.is_null(),
+        };
+        orders::Entity::find()
+            .filter(orders::Column::UserId.eq(user.get()))
+            .filter(orders::Column::AccountId.eq(account.get()))
+            .filter(orders::Column::IdentifiersDigest.eq(digest))
+            .filter(orders::Column::Identifiers.eq(json))
+            .filter(orders::Column::Challenge.eq(challenge.as_str()))
+            .filter(email)
+            .order_by_asc(orders::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+            .map(|m| self.order_to_domain(m))
+            .transpose()
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<Order>, RepoError> {
+        let mut query = orders::Entity::find().filter(orders::Column::UserId.eq(user.get()));
+        if let Some(after) = page.after() {
+            query = query.filter(orders::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(orders::Column::Id)
+            .limit(u64::from(page.limit()) + 1)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let items = rows
+            .into_iter()
+            .map(|m| self.order_to_domain(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(listing(items, page.limit()))
+    }
+
+    async fn save(
+        &self,
+        order: &Order,
+        worker: Option<WorkerId>,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        if let Some(worker) = worker {
+            return self.fenced_save(order, &worker, lease_until).await;
+        }
+        let result = orders::Entity::update_many()
+            .set(self.state_changes(order)?)
+            .filter(orders::Column::Id.eq(order.id.get()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::NotFound("order"));
+        }
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Order>, RepoError> {
+        let now_us = unix_micros(now);
+        let claimed = match self.db.get_database_backend() {
+            DbBackend::Postgres => self.claim_postgres(worker, now_us, lease_until).await?,
+            _ => self.claim_sqlite(worker, now_us, lease_until).await?,
+        };
+        let Some(row) = claimed else {
+            return Ok(None);
+        };
+        tracing::debug!(order = row.id, %worker, "claimed order");
+        self.order_to_domain(row).map(Some)
+    }
+
+    async fn renew(
+        &self,
+        order: OrderId,
+        worker: &WorkerId,
+        lease_until: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let result = orders::Entity::update_many()
+            .col_expr(
+                orders::Column::LeaseUntilUs,
+                Expr::value(unix_micros(lease_until)),
+            )
+            .filter(orders::Column::Id.eq(order.get()))
+            .filter(orders::Column::LeaseOwner.eq(worker.as_str()))
+            .filter(orders::Column::LeaseUntilUs.gt(unix_micros(self.now())))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::LeaseLost);
+        }
+        Ok(())
+    }
+
+    async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError> {
+        orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                lease_owner: Set(None),
+                lease_until_us: Set(None),
+                ..Default::default()
+            })
+            .filter(orders::Column::Id.eq(order.get()))
+            .filter(orders::Column::LeaseOwner.eq(worker.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
