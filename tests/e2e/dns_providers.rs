@@ -144,6 +144,23 @@ async fn rfc2136_passes_the_provider_contract_on_bind() {
 }
 
 #[tokio::test]
+async fn rfc2136_finds_the_zone_of_a_name_that_does_not_exist_yet() {
+    let bind = Bind::start().await.expect("BIND starts");
+    let provider = rfc2136(&bind, bind.secret());
+    // `ns1` exists, so the zone's wildcard does not cover names below it: the SOA query
+    // for this name is answered NXDOMAIN, with the SOA in the authority section.
+    let record = TxtRecord {
+        name: "_acme-challenge.ns1.example.test".to_owned(),
+        value: "nx".to_owned(),
+    };
+    provider
+        .present(&record)
+        .await
+        .expect("the zone is found from an NXDOMAIN answer");
+    assert_eq!(bind.txt(&record.name).await, vec!["nx".to_owned()]);
+}
+
+#[tokio::test]
 async fn rfc2136_with_a_configured_zone_writes_into_it() {
     let bind = Bind::start().await.expect("BIND starts");
     let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, TsigSecret::new(bind.secret()));
