@@ -806,6 +806,20 @@ async fn propagation_checker_reports_missing_nameservers_until_the_value_is_serv
         "before the update the zone's nameserver misses the value"
     );
 
+    // Below `ns1` the wildcard does not apply: every lookup of this name is NXDOMAIN.
+    let nx = TxtRecord {
+        name: "_acme-challenge.ns1.example.test".to_owned(),
+        value: "x".to_owned(),
+    };
+    assert_eq!(
+        checker
+            .missing(&nx)
+            .await
+            .expect("NXDOMAIN names are checked too"),
+        vec!["ns1.example.test (127.0.0.1)".to_owned()],
+        "the zone is found above a name that does not exist"
+    );
+
     provider.present(&record).await.expect("present");
     let missing = checker.missing(&record).await.expect("the check runs");
     assert!(
