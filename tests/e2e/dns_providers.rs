@@ -298,6 +298,11 @@ async fn route53_passes_the_provider_contract_on_moto() {
     moto.create_zone("test").await.expect("decoy zone");
     let zone_id = moto.create_zone("example.test").await.expect("hosted zone");
     let provider = Route53Provider::new(route53_settings(moto.url())).await;
+    let debug = format!("{provider:?}");
+    assert!(
+        !debug.contains(moto::SECRET_KEY),
+        "the secret key leaked into Debug: {debug}"
+    );
     let backend = MotoBackend {
         moto: &moto,
         zone_id,
