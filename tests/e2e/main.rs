@@ -1,5 +1,7 @@
 //! End-to-end tests against real peers.
 
+mod acme_client;
 mod dns_providers;
 mod harness;
+mod issuance;
 mod storage;

@@ -92,3 +92,43 @@ impl HttpClient for HttpsClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(roots: &[&str], webpki_roots: bool) -> AcmeClientConfig {
+        AcmeClientConfig {
+            extra_roots_pem: roots.iter().map(|r| (*r).to_owned()).collect(),
+            webpki_roots,
+            ..AcmeClientConfig::default()
+        }
+    }
+
+    #[test]
+    fn extra_roots_must_be_pem_certificates() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = params.self_signed(&key).expect("root").pem();
+        let two_roots = format!("{root}{root}");
+
+        assert!(HttpsClient::new(&config(&[&root], false)).is_ok());
+        assert!(HttpsClient::new(&config(&[&two_roots], true)).is_ok());
+        assert!(
+            HttpsClient::new(&config(&[], true)).is_ok(),
+            "webpki roots alone suffice"
+        );
+        match HttpsClient::new(&config(&[&root, "not a certificate"], true)) {
+            Err(AcmeConfigError::Root { index: 1, reason }) => {
+                assert!(reason.contains("CERTIFICATE"), "{reason}");
+            }
+            Err(e) => panic!("expected the second root to be refused, got {e}"),
+            Ok(_) => panic!("expected the second root to be refused"),
+        }
+        assert!(matches!(
+            HttpsClient::new(&config(&[], false)),
+            Err(AcmeConfigError::NoRoots)
+        ));
+    }
+}

@@ -1,16 +1,19 @@
-//! Real peers for the end-to-end tests, each started per test on free loopback ports.
+//! Shared test harness: real peers (Pebble and its mock DNS, BIND 9, moto, PostgreSQL),
+//! each started per test on free loopback ports, the service wired to real adapters, and
+//! checks on issued chains.
 
 pub mod bind;
 pub mod moto;
+pub mod pebble;
 pub mod postgres;
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 
 /// A loopback port free for both TCP and UDP right now (DNS servers need both). Another
 /// process can still take it before the server binds; starters retry on that.
 pub fn free_port() -> u16 {
     for _ in 0..50 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port on 127.0.0.1");
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port on 127.0.0.1");
         let port = tcp.local_addr().expect("local address").port();
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
@@ -22,4 +25,287 @@ pub fn free_port() -> u16 {
 /// Installs the rustls provider once: both ring and aws-lc-rs are in the graph.
 pub fn init_crypto() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+use acmeport_acme::InstantAcmeClient;
+use acmeport_domain::ports::{ChallengeTokenStore, Clock};
+use acmeport_domain::testing::{FakePropagation, FakeSigner, MemoryStore, PlainHasher};
+use acmeport_domain::{
+    AcmeAccount, Acmeport, Certificate, CsrSubject, DnsProviders, Email, Order, OrderId,
+    OrderStatus, Password, Ports, RegisterAccount, Settings, User, Username, WorkerId,
+};
+use acmeport_keys::RcgenCsrFactory;
+use async_trait::async_trait;
+use pebble::{ChallTestSrv, Pebble, PebbleOptions};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::RootCertStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Once per test: the rustls provider (both ring and aws-lc-rs are in the graph), and logs
+/// when `TEST_LOG` is set (`TEST_LOG=debug`, or any `EnvFilter` directive).
+pub fn init() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Wall-clock time and real sleeps, as in production.
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// The HTTP-01 responder on a loopback listener, stopped on drop.
+pub struct ChallengeResponder {
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl ChallengeResponder {
+    /// Serves `store` on `listener`.
+    pub fn serve(listener: TcpListener, store: Arc<dyn ChallengeTokenStore>) -> Self {
+        let port = listener.local_addr().expect("bound").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(acmeport_http::challenge::serve_challenges(
+            listener,
+            store,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            port,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for ChallengeResponder {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Everything an HTTP-01 test needs: mock DNS answering 127.0.0.1, a Pebble validating
+/// against our responder, and the service over the real ACME and key adapters with
+/// in-memory storage (the storage adapter is tested on its own).
+pub struct HttpStack {
+    pub service: Acmeport,
+    pub store: Arc<MemoryStore>,
+    pub acme: Arc<InstantAcmeClient>,
+    pub keys: RcgenCsrFactory,
+    pub user: User,
+    pub pebble: Pebble,
+    _responder: ChallengeResponder,
+    _dns: ChallTestSrv,
+}
+
+impl HttpStack {
+    /// Starts the peers; `options` may set Pebble's environment or `-strict` (the DNS
+    /// server and HTTP port are filled in here).
+    pub async fn start(options: PebbleOptions) -> Self {
+        init();
+        let dns = ChallTestSrv::start().await;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the HTTP-01 responder");
+        let pebble = Pebble::start(PebbleOptions {
+            dns_server: Some(dns.dns),
+            http_port: listener.local_addr().expect("bound").port(),
+            ..options
+        })
+        .await;
+        let store = Arc::new(MemoryStore::new());
+        let responder = ChallengeResponder::serve(listener, store.clone());
+        let acme = Arc::new(
+            InstantAcmeClient::new(pebble.acme_config()).expect("ACME client configuration"),
+        );
+        let keys = RcgenCsrFactory::new();
+        let ports = Ports {
+            users: store.clone(),
+            accounts: store.clone(),
+            orders: store.clone(),
+            certificates: store.clone(),
+            tokens: store.clone(),
+            acme: acme.clone(),
+            csr: Arc::new(keys),
+            inspector: Arc::new(keys),
+            dns: DnsProviders::new(),
+            propagation: Arc::new(FakePropagation::default()),
+            clock: Arc::new(SystemClock),
+            hasher: Arc::new(PlainHasher),
+            signer: Arc::new(FakeSigner),
+        };
+        let settings = Settings {
+            default_directory: pebble.directory.clone(),
+            retry_backoff: Duration::from_millis(200),
+            ..Settings::default()
+        };
+        let service = Acmeport::new(ports, settings);
+        let user = service
+            .add_user(
+                Username::parse("tester").expect("valid name"),
+                &Password::new("correct horse battery"),
+                false,
+            )
+            .await
+            .expect("user");
+        Self {
+            service,
+            store,
+            acme,
+            keys,
+            user,
+            pebble,
+            _responder: responder,
+            _dns: dns,
+        }
+    }
+
+    /// Registers an ACME account at this Pebble through the service.
+    pub async fn account(&self, email: &str) -> AcmeAccount {
+        self.service
+            .register_account(
+                &self.user,
+                RegisterAccount {
+                    email: Email::parse(email).expect("valid email"),
+                    directory: None,
+                    subject: CsrSubject::default(),
+                    key: None,
+                    eab: None,
+                },
+            )
+            .await
+            .expect("account registration at Pebble")
+            .0
+    }
+
+    /// Works pending orders with `workers` concurrent workers until none is left.
+    pub async fn run_orders(&self, workers: usize) {
+        let tasks = (0..workers).map(|i| {
+            let service = self.service.clone();
+            tokio::spawn(async move {
+                let worker = WorkerId::new(format!("test-worker-{i}"));
+                while service
+                    .work_one(&worker)
+                    .await
+                    .unwrap_or_else(|e| panic!("worker {worker} failed: {e}"))
+                    .is_some()
+                {}
+            })
+        });
+        for task in futures::future::join_all(tasks).await {
+            task.expect("worker task");
+        }
+    }
+
+    /// The order, which must be `valid`, and its certificate.
+    pub async fn issued(&self, id: OrderId) -> (Order, Certificate) {
+        let order = self
+            .service
+            .get_order(&self.user, id)
+            .await
+            .expect("order exists");
+        assert_eq!(
+            order.status(),
+            OrderStatus::Valid,
+            "order {id} should be valid, error: {:?}, detail: {:?}",
+            order.error(),
+            order.state().detail
+        );
+        let cert_id = order
+            .resolved_cert_id
+            .expect("a valid order names its certificate");
+        let certificate = self
+            .service
+            .get_certificate(&self.user, cert_id)
+            .await
+            .expect("certificate exists");
+        (order, certificate)
+    }
+
+    /// Checks an issued certificate: the chain verifies up to Pebble's root for every
+    /// name, the SANs are the order's names, and (when the service holds one) the key is
+    /// the certificate's.
+    pub async fn verify(&self, order: &Order, certificate: &Certificate) {
+        let root = self.pebble.root_pem().await;
+        let names: Vec<String> = order
+            .spec
+            .identifiers
+            .as_slice()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        verify_chain(&certificate.fullchain(), &root, &names);
+        let mut sans = certificate.info.names.clone();
+        let mut expected = names.clone();
+        sans.sort();
+        expected.sort();
+        assert_eq!(
+            sans, expected,
+            "the certificate's SANs must be the order's names"
+        );
+        if let Some(key) = &certificate.key {
+            assert!(
+                self.keys
+                    .key_matches_certificate(key, &certificate.info.leaf_pem)
+                    .expect("key and certificate readable"),
+                "the stored private key must belong to the certificate"
+            );
+        }
+    }
+}
+
+/// Verifies `fullchain_pem` (leaf first) against `root_pem` as a TLS client would, for
+/// each of `names`: signatures, validity period, server-auth usage and name match.
+pub fn verify_chain(fullchain_pem: &str, root_pem: &str, names: &[String]) {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(fullchain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("the chain is PEM certificates");
+    assert!(
+        chain.len() >= 2,
+        "the chain should hold leaf and intermediate, got {}",
+        chain.len()
+    );
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(root_pem.as_bytes()).expect("root PEM"))
+        .expect("root usable as trust anchor");
+    let verifier = WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+    )
+    .build()
+    .expect("verifier");
+    for name in names {
+        // A wildcard certificate is checked with a name it covers.
+        let host = name.replace("*.", "wildcard-check.");
+        let server = ServerName::try_from(host.clone()).expect("server name");
+        verifier
+            .verify_server_cert(&chain[0], &chain[1..], &server, &[], UnixTime::now())
+            .unwrap_or_else(|e| {
+                panic!("the chain must verify against Pebble's root for {host}: {e}")
+            });
+    }
 }
