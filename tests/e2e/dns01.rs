@@ -4,11 +4,11 @@
 
 use crate::harness::bind::{Bind, KEY_NAME};
 use crate::harness::pebble::{free_tcp_port, Pebble, PebbleOptions};
-use crate::harness::{init, verify_chain, SystemClock};
+use crate::harness::{init, sqlite_store, verify_chain, SystemClock};
 use acmeport_acme::InstantAcmeClient;
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckerSettings};
 use acmeport_domain::service::PropagationSettings;
-use acmeport_domain::testing::{FakeSigner, MemoryStore, PlainHasher};
+use acmeport_domain::testing::{FakeSigner, PlainHasher};
 use acmeport_domain::{
     AcmeAccount, Acmeport, ChallengeKind, CreateOrder, CsrSubject, DnsProviders, Email,
     Identifiers, Order, OrderId, OrderStatus, Password, Ports, ProviderName, RegisterAccount,
@@ -27,6 +27,7 @@ const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// an RFC 2136 provider named `bind` on it and the real propagation checker.
 struct DnsStack {
     service: Acmeport,
+    _data: tempfile::TempDir,
     user: User,
     pebble: Pebble,
     bind: Bind,
@@ -46,7 +47,7 @@ impl DnsStack {
             ..PebbleOptions::default()
         })
         .await;
-        let store = Arc::new(MemoryStore::new());
+        let (store, data) = sqlite_store().await;
         let acme = Arc::new(
             InstantAcmeClient::new(pebble.acme_config()).expect("ACME client configuration"),
         );
@@ -102,6 +103,7 @@ impl DnsStack {
             .expect("user");
         Self {
             service,
+            _data: data,
             user,
             pebble,
             bind,
