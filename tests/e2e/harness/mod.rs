@@ -6,6 +6,7 @@ pub mod bind;
 pub mod moto;
 pub mod pebble;
 pub mod postgres;
+pub mod service;
 
 use std::net::UdpSocket;
 
