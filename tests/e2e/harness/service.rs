@@ -55,7 +55,10 @@ fn locate_or_build() -> Result<PathBuf, String> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("ACMEPORT_TEST_BIN={} is not a file", path.display()))
+            Err(format!(
+                "ACMEPORT_TEST_BIN={} is not a file",
+                path.display()
+            ))
         };
     }
     // `CARGO` is set for processes cargo runs; the compile-time value is the fallback
@@ -65,6 +68,11 @@ fn locate_or_build() -> Result<PathBuf, String> {
         .unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let mut command = Command::new(&cargo);
+    for (name, _) in std::env::vars_os() {
+        if set_by_cargo_for_tests(&name.to_string_lossy()) {
+            command.env_remove(&name);
+        }
+    }
     command
         .args(["test", "--workspace", "--no-run", "--offline"])
         .arg("--manifest-path")
@@ -96,13 +104,35 @@ fn locate_or_build() -> Result<PathBuf, String> {
                 .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
         })
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| format!("cargo built no `acmeport` executable; its output:\n{stdout}\n{stderr}"))?;
+        .ok_or_else(|| {
+            format!("cargo built no `acmeport` executable; its output:\n{stdout}\n{stderr}")
+        })?;
     eprintln!(
         "using {} (cargo build took {:.1} s)",
         executable.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(executable)
+}
+
+/// Variables cargo sets for the test process it runs. They must not reach the inner
+/// cargo: build scripts watch some of them (ring's watches `CARGO_MANIFEST_DIR`), so a
+/// build seeing this crate's values would rebuild most of the graph, and the next
+/// ordinary `cargo test` would rebuild it back.
+fn set_by_cargo_for_tests(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
 }
 
 /// The profile this test executable was built with, read from its path
@@ -284,7 +314,12 @@ impl ServeProcess {
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let tail = &log[log.len().saturating_sub(lines)..];
-        format!("----- {} (pid {}) -----\n{}", self.name, self.child.id(), tail.join("\n"))
+        format!(
+            "----- {} (pid {}) -----\n{}",
+            self.name,
+            self.child.id(),
+            tail.join("\n")
+        )
     }
 }
 
@@ -316,7 +351,11 @@ fn spawn_serve(name: &str, mut command: Command) -> Spawned {
         .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", binary()));
     let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::channel();
-    drain(child.stdout.take().expect("piped"), tx.clone(), Arc::clone(&log));
+    drain(
+        child.stdout.take().expect("piped"),
+        tx.clone(),
+        Arc::clone(&log),
+    );
     drain(child.stderr.take().expect("piped"), tx, Arc::clone(&log));
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
@@ -337,7 +376,10 @@ fn spawn_serve(name: &str, mut command: Command) -> Spawned {
                 let status = child.wait();
                 let why = match e {
                     mpsc::RecvTimeoutError::Timeout => {
-                        format!("did not log \"serving the API\" within {} s", START_TIMEOUT.as_secs())
+                        format!(
+                            "did not log \"serving the API\" within {} s",
+                            START_TIMEOUT.as_secs()
+                        )
                     }
                     mpsc::RecvTimeoutError::Disconnected => {
                         format!("closed its output before serving ({status:?})")
@@ -354,7 +396,11 @@ fn spawn_serve(name: &str, mut command: Command) -> Spawned {
 
 /// Copies a pipe into the log (rendering JSON log lines readably) until it closes, so
 /// the child never blocks on a full pipe, and reports the API address once logged.
-fn drain(pipe: impl Read + Send + 'static, tx: mpsc::Sender<SocketAddr>, log: Arc<Mutex<Vec<String>>>) {
+fn drain(
+    pipe: impl Read + Send + 'static,
+    tx: mpsc::Sender<SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
