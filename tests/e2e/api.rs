@@ -725,3 +725,91 @@ async fn a_stopped_service_leaves_orders_to_resume() {
     );
     api.stop().await;
 }
+
+/// The ```sh block of the README's "Using the API" section.
+fn readme_session() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let start = readme
+        .find("## Using the API\n")
+        .expect("README has `## Using the API`");
+    let section = &readme[start..];
+    let block = section.split("```sh\n").nth(1).expect("a sh block");
+    block
+        .split("\n```")
+        .next()
+        .expect("closed block")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_curl_session_downloads_a_certificate() {
+    let mut world = World::new().await;
+    world.config.bootstrap.admin_password = Some(Secret::new("change-me-now"));
+    let api = world.start().await;
+    let script = readme_session();
+    assert!(
+        script.contains("API=http://127.0.0.1:8080\n"),
+        "the session's first line changed"
+    );
+    // The same commands, against this test's service (its port and its CA).
+    let script = script.replace(
+        "API=http://127.0.0.1:8080\n",
+        &format!("API={}\n", api.base),
+    );
+    let work = tempfile::tempdir().expect("working directory");
+    let run = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(work.path())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the README session finishes")
+        .expect("bash runs (curl and jq are needed)");
+    assert!(
+        output.status.success(),
+        "the README session failed: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let fullchain =
+        std::fs::read_to_string(work.path().join("fullchain.pem")).expect("fullchain.pem");
+    let key = std::fs::read_to_string(work.path().join("privkey.pem")).expect("privkey.pem");
+    let root = world.pebble.root_pem().await;
+    verify_chain(
+        &fullchain,
+        &root,
+        &["example.com".to_owned(), "www.example.com".to_owned()],
+    );
+    let leaf = fullchain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .expect("leaf");
+    assert!(
+        acmeport_keys::RcgenCsrFactory::new()
+            .key_matches_certificate(&acmeport_domain::PrivateKeyPem::new(key), leaf)
+            .expect("readable key and certificate"),
+        "privkey.pem must be the certificate's key"
+    );
+    // The session ended with DELETE and PURGE of that certificate.
+    let listed = api
+        .get("/api/certificate", ("alice", "alice-password"))
+        .await
+        .expect(200);
+    let bodies: Vec<&str> = listed
+        .body
+        .as_object()
+        .expect("a list is an object")
+        .values()
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert!(
+        !bodies.iter().any(|b| b.trim() == leaf.trim()),
+        "the purged certificate must be gone: {}",
+        listed.text
+    );
+    api.stop().await;
+}
