@@ -2,6 +2,7 @@
 
 mod acme_client;
 mod api;
+mod dns01;
 mod dns_providers;
 mod harness;
 mod issuance;
