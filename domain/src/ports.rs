@@ -416,6 +416,15 @@ pub trait AcmeClient: Send + Sync {
     ///
     /// [`AcmeError::Rejected`].
     async fn deactivate(&self, account: &AccountCredentials) -> Result<(), AcmeError>;
+
+    /// Rolls the account key over (RFC 8555 section 7.3.5) and returns the new
+    /// credentials, which replace the stored ones: the old key stops working.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Rejected`] when the server refuses.
+    async fn roll_key(&self, account: &AccountCredentials)
+        -> Result<AccountCredentials, AcmeError>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -716,6 +716,17 @@ impl AcmeClient for FakeAcme {
         s.deactivated.insert(account.expose().to_owned());
         Ok(())
     }
+
+    async fn roll_key(
+        &self,
+        account: &AccountCredentials,
+    ) -> Result<AccountCredentials, AcmeError> {
+        let mut s = self.enter("roll_key")?;
+        s.next += 1;
+        // The old key is retired: orders with it are refused like a deactivated account's.
+        s.deactivated.insert(account.expose().to_owned());
+        Ok(AccountCredentials::new(format!("creds-{}", s.next)))
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -144,6 +144,23 @@ async fn rfc2136_passes_the_provider_contract_on_bind() {
 }
 
 #[tokio::test]
+async fn rfc2136_finds_the_zone_of_a_name_that_does_not_exist_yet() {
+    let bind = Bind::start().await.expect("BIND starts");
+    let provider = rfc2136(&bind, bind.secret());
+    // `ns1` exists, so the zone's wildcard does not cover names below it: the SOA query
+    // for this name is answered NXDOMAIN, with the SOA in the authority section.
+    let record = TxtRecord {
+        name: "_acme-challenge.ns1.example.test".to_owned(),
+        value: "nx".to_owned(),
+    };
+    provider
+        .present(&record)
+        .await
+        .expect("the zone is found from an NXDOMAIN answer");
+    assert_eq!(bind.txt(&record.name).await, vec!["nx".to_owned()]);
+}
+
+#[tokio::test]
 async fn rfc2136_with_a_configured_zone_writes_into_it() {
     let bind = Bind::start().await.expect("BIND starts");
     let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, TsigSecret::new(bind.secret()));
@@ -281,6 +298,11 @@ async fn route53_passes_the_provider_contract_on_moto() {
     moto.create_zone("test").await.expect("decoy zone");
     let zone_id = moto.create_zone("example.test").await.expect("hosted zone");
     let provider = Route53Provider::new(route53_settings(moto.url())).await;
+    let debug = format!("{provider:?}");
+    assert!(
+        !debug.contains(moto::SECRET_KEY),
+        "the secret key leaked into Debug: {debug}"
+    );
     let backend = MotoBackend {
         moto: &moto,
         zone_id,
@@ -362,7 +384,7 @@ fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool + '_ {
 }
 
 #[tokio::test]
-async fn route53_retries_throttling_and_5xx_then_succeeds() {
+async fn route53_retries_throttling_5xx_and_prior_request_then_succeeds() {
     init_crypto();
     let server = route53_stub().await;
     // Two Throttling answers, then success; one 503 on GetChange, then INSYNC.
@@ -373,10 +395,22 @@ async fn route53_retries_throttling_and_5xx_then_succeeds() {
         .with_priority(1)
         .mount(&server)
         .await;
+    // Then PriorRequestNotComplete, which the SDK also counts as throttling.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/2013-04-01/hostedzone/ZSTUB/rrset/?$"))
+        .respond_with(r53_error(
+            400,
+            "PriorRequestNotComplete",
+            "The request was rejected because Route 53 was still processing a prior request.",
+        ))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/2013-04-01/hostedzone/ZSTUB/rrset/?$"))
         .respond_with(change_info("ChangeResourceRecordSetsResponse", "PENDING"))
-        .with_priority(2)
+        .with_priority(3)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -405,9 +439,14 @@ async fn route53_retries_throttling_and_5xx_then_succeeds() {
 
     let requests = server.received_requests().await.expect("recorded requests");
     assert_eq!(
+        count(&requests, "GET", "/2013-04-01/hostedzone/ZSTUB/rrset"),
+        1,
+        "the SDK resends the same change; the set is read once"
+    );
+    assert_eq!(
         count(&requests, "POST", "/2013-04-01/hostedzone/ZSTUB/rrset"),
-        3,
-        "two throttled changes and one accepted"
+        4,
+        "two throttled changes, one prior-request refusal and one accepted"
     );
     assert_eq!(
         count(&requests, "GET", "/2013-04-01/change/C1"),
@@ -770,6 +809,20 @@ async fn propagation_checker_reports_missing_nameservers_until_the_value_is_serv
         missing,
         vec!["ns1.example.test (127.0.0.1)".to_owned()],
         "before the update the zone's nameserver misses the value"
+    );
+
+    // Below `ns1` the wildcard does not apply: every lookup of this name is NXDOMAIN.
+    let nx = TxtRecord {
+        name: "_acme-challenge.ns1.example.test".to_owned(),
+        value: "x".to_owned(),
+    };
+    assert_eq!(
+        checker
+            .missing(&nx)
+            .await
+            .expect("NXDOMAIN names are checked too"),
+        vec!["ns1.example.test (127.0.0.1)".to_owned()],
+        "the zone is found above a name that does not exist"
     );
 
     provider.present(&record).await.expect("present");

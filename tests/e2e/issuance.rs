@@ -2,7 +2,7 @@
 //! adapters (issue 3, tests 1 to 4 for HTTP-01).
 
 use crate::harness::pebble::PebbleOptions;
-use crate::harness::HttpStack;
+use crate::harness::{served_tokens, HttpStack};
 use acmeport_domain::ports::{AcmeClient, AcmeError, CsrFactory};
 use acmeport_domain::service::CreateOrderError;
 use acmeport_domain::{
@@ -77,9 +77,9 @@ async fn http01_issues_a_certificate_for_two_names() {
         other => panic!("the default key must be RSA, got {other:?}"),
     }
     assert!(
-        stack.store.served_tokens().is_empty(),
+        served_tokens(&stack.store).await.is_empty(),
         "HTTP-01 tokens must be withdrawn after validation, still served: {:?}",
-        stack.store.served_tokens()
+        served_tokens(&stack.store).await
     );
     eprintln!(
         "[timing] issue 3 test 1 (HTTP-01, two names): order to stored certificate {took:?}; \

@@ -466,6 +466,13 @@ impl AcmeClient for InstantAcmeClient {
         self.forget(account);
         Ok(())
     }
+
+    async fn roll_key(
+        &self,
+        account: &AccountCredentials,
+    ) -> Result<AccountCredentials, AcmeError> {
+        self.update_key(account).await
+    }
 }
 
 /// Polls the order until it is `ready`, honouring `Retry-After`.

@@ -297,8 +297,7 @@ mod tests {
     #[test]
     fn a_resolver_is_required() {
         let err = HickoryPropagationChecker::new(PropagationSettings::new(Vec::new()))
-            .err()
-            .expect("an empty resolver list is refused");
+            .expect_err("an empty resolver list is refused");
         assert!(matches!(err, SettingsError::NoResolver));
     }
 }

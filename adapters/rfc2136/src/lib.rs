@@ -83,7 +83,7 @@ impl Rfc2136Provider {
         let mut query = Message::query();
         query.metadata.recursion_desired = false;
         query.add_query(Query::query(name.clone(), RecordType::SOA));
-        let response = self.exchanger.exchange(query, false).await?;
+        let response = self.exchanger.query(query).await?;
         let zone = response
             .answers
             .iter()
@@ -123,7 +123,7 @@ impl DnsProvider for Rfc2136Provider {
         // the set when needed; the server ignores an RR that is already there.
         let update =
             update_message::append(self.rrset(&name, &record.value), zone.clone(), false, false);
-        self.exchanger.exchange(update, true).await?;
+        self.exchanger.update(update).await?;
         info!(name = %record.name, zone = %zone, server = %self.exchanger.server(), "TXT value added by RFC 2136 update");
         Ok(())
     }
@@ -135,7 +135,7 @@ impl DnsProvider for Rfc2136Provider {
         // deleting an absent RR is not an error.
         let update =
             update_message::delete_by_rdata(self.rrset(&name, &record.value), zone.clone(), false);
-        self.exchanger.exchange(update, true).await?;
+        self.exchanger.update(update).await?;
         info!(name = %record.name, zone = %zone, server = %self.exchanger.server(), "TXT value removed by RFC 2136 update");
         Ok(())
     }

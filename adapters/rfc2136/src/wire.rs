@@ -61,13 +61,26 @@ impl Exchanger {
         self.signer.signer_name().to_ascii()
     }
 
+    /// Sends a signed UPDATE; anything but NOERROR is a refusal.
+    pub(crate) async fn update(&self, message: Message) -> Result<Message, DnsError> {
+        self.exchange(message, true, &[ResponseCode::NoError]).await
+    }
+
+    /// Sends an unsigned query; NXDOMAIN is an answer like NOERROR (its authority
+    /// section still carries the zone's SOA).
+    pub(crate) async fn query(&self, message: Message) -> Result<Message, DnsError> {
+        const ANSWERS: &[ResponseCode] = &[ResponseCode::NoError, ResponseCode::NXDomain];
+        self.exchange(message, false, ANSWERS).await
+    }
+
     /// Sends `message` (signed when `sign`) and returns the answer, which is checked: an
-    /// error rcode becomes [`DnsError::Rejected`], and a signed request's answer must carry
-    /// a valid signature.
-    pub(crate) async fn exchange(
+    /// rcode outside `accepted` or a TSIG error becomes [`DnsError::Rejected`], and a
+    /// signed request's answer must carry a valid signature.
+    async fn exchange(
         &self,
         mut message: Message,
         sign: bool,
+        accepted: &[ResponseCode],
     ) -> Result<Message, DnsError> {
         let verifier = if sign {
             message
@@ -93,10 +106,8 @@ impl Exchanger {
                 format!("{} answered with a foreign message id", self.server).into(),
             ));
         }
-        let tsig_error = response
-            .signature()
-            .and_then(|tsig| tsig.data.error.clone());
-        if response.response_code != ResponseCode::NoError || tsig_error.is_some() {
+        let tsig_error = response.signature().and_then(|tsig| tsig.data.error);
+        if !accepted.contains(&response.response_code) || tsig_error.is_some() {
             return Err(DnsError::Rejected(
                 self.refusal(response.response_code, tsig_error),
             ));

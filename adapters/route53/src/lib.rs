@@ -6,7 +6,8 @@
 //! remainder or DELETEs the exact set when ours was the last value. Both wait until
 //! `GetChange` reports `INSYNC`.
 //!
-//! The read-modify-write is serialised inside one provider (one lock), which covers the
+//! The read-modify-write is serialised inside one provider (one lock, released before the
+//! wait for `INSYNC`), which covers the
 //! wildcard-and-apex case of one order. Two processes changing the same name at the same
 //! instant can still lose a value; Route53 offers no conditional UPSERT.
 
@@ -26,7 +27,7 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
 use aws_sdk_route53::Client;
-use errors::{build_error, translate, Translated};
+use errors::{build_error, translate};
 use secrecy::ExposeSecret;
 use std::fmt;
 use tokio::sync::Mutex;
@@ -159,7 +160,7 @@ impl Route53Provider {
             }))
     }
 
-    /// Applies one change and waits until Route53 reports it `INSYNC`.
+    /// Submits one change and returns its id.
     async fn change(
         &self,
         zone_id: &str,
@@ -167,7 +168,7 @@ impl Route53Provider {
         action: ChangeAction,
         values: Vec<String>,
         ttl: i64,
-    ) -> Result<(), DnsError> {
+    ) -> Result<String, DnsError> {
         let records = values
             .into_iter()
             .map(|value| ResourceRecord::builder().value(value).build())
@@ -202,7 +203,7 @@ impl Route53Provider {
             .change_info()
             .map(|info| info.id().to_owned())
             .ok_or_else(|| DnsError::Transport("Route53 returned no change id".into()))?;
-        self.wait_insync(&change_id, name).await
+        Ok(change_id)
     }
 
     async fn wait_insync(&self, change_id: &str, name: &str) -> Result<(), DnsError> {
@@ -231,37 +232,6 @@ impl Route53Provider {
             tokio::time::sleep(self.settings.insync_poll).await;
         }
     }
-
-    /// Runs one read-modify-write, repeating it while Route53 answers
-    /// `PriorRequestNotComplete` (another change to the set is still being applied),
-    /// which the SDK does not retry by itself.
-    async fn with_prior_request_retry<F, Fut>(&self, mut attempt: F) -> Result<(), DnsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<(), Translated>>,
-    {
-        let mut delay = self.settings.initial_backoff;
-        let mut tries = 1;
-        loop {
-            match attempt().await {
-                Ok(()) => return Ok(()),
-                Err(Translated::PriorRequestNotComplete(error))
-                    if tries < self.settings.max_attempts =>
-                {
-                    debug!(
-                        tries,
-                        ?delay,
-                        "Route53 still applies a prior change; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.settings.max_backoff);
-                    tries += 1;
-                    drop(error);
-                }
-                Err(other) => return Err(other.into_dns_error()),
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -270,7 +240,9 @@ impl DnsProvider for Route53Provider {
         let name = normalize(&record.name);
         let zone_id = self.zone_id(&name).await?;
         let ours = quote(&record.value);
-        self.with_prior_request_retry(|| async {
+        // The lock covers read and submit only: waiting for INSYNC can take a minute on
+        // AWS and must not hold up other names.
+        let change_id = {
             let _guard = self.write_lock.lock().await;
             let (mut values, ttl) = self
                 .current_values(&zone_id, &name)
@@ -280,12 +252,11 @@ impl DnsProvider for Route53Provider {
                 debug!(name, "TXT value already present");
                 return Ok(());
             }
-            values.push(ours.clone());
+            values.push(ours);
             self.change(&zone_id, &name, ChangeAction::Upsert, values, ttl)
-                .await
-                .map_err(Translated::from)
-        })
-        .await?;
+                .await?
+        };
+        self.wait_insync(&change_id, &name).await?;
         info!(name, zone_id, "TXT value added in Route53");
         Ok(())
     }
@@ -293,7 +264,7 @@ impl DnsProvider for Route53Provider {
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
         let name = normalize(&record.name);
         let zone_id = self.zone_id(&name).await?;
-        self.with_prior_request_retry(|| async {
+        let change_id = {
             let _guard = self.write_lock.lock().await;
             let Some((values, ttl)) = self.current_values(&zone_id, &name).await? else {
                 debug!(name, "no TXT set left to clean up");
@@ -308,17 +279,16 @@ impl DnsProvider for Route53Provider {
                 debug!(name, "TXT value already gone");
                 return Ok(());
             }
-            let result = if remainder.is_empty() {
+            if remainder.is_empty() {
                 // DELETE must repeat the set exactly as stored, TTL included.
                 self.change(&zone_id, &name, ChangeAction::Delete, values, ttl)
-                    .await
+                    .await?
             } else {
                 self.change(&zone_id, &name, ChangeAction::Upsert, remainder, ttl)
-                    .await
-            };
-            result.map_err(Translated::from)
-        })
-        .await?;
+                    .await?
+            }
+        };
+        self.wait_insync(&change_id, &name).await?;
         info!(name, zone_id, "TXT value removed from Route53");
         Ok(())
     }

@@ -164,4 +164,28 @@ impl Acmeport {
         tracing::info!(account.id = %account.id, "ACME account deactivated");
         Ok(account)
     }
+
+    /// Rolls the account's key over at the ACME server and stores the new credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`DeregisterAccountError::NotFound`], [`DeregisterAccountError::AlreadyDeactivated`],
+    /// and ACME failures (the stored key is unchanged then).
+    pub async fn roll_account_key(
+        &self,
+        user: &User,
+        id: AccountId,
+    ) -> Result<AcmeAccount, DeregisterAccountError> {
+        let mut account = self.get_account(user, id).await.map_err(|e| match e {
+            LookupError::NotFound(_) => DeregisterAccountError::NotFound,
+            LookupError::Repo(r) => DeregisterAccountError::Repo(r),
+        })?;
+        if account.status == AccountStatus::Deactivated {
+            return Err(DeregisterAccountError::AlreadyDeactivated);
+        }
+        account.credentials = self.ports.acme.roll_key(&account.credentials).await?;
+        self.ports.accounts.update(&account).await?;
+        tracing::info!(account.id = %account.id, "ACME account key rolled over");
+        Ok(account)
+    }
 }

@@ -777,6 +777,30 @@ async fn deregistering_keeps_the_account_when_the_ca_refuses() {
     );
 }
 
+#[tokio::test]
+async fn rolling_the_account_key_stores_the_new_credentials() {
+    let kit = Kit::new();
+    let (u, a, _) = ordered(&kit, &["a.example.com"]).await;
+    let rolled = kit.service.roll_account_key(&u, a.id).await.unwrap();
+    assert_ne!(rolled.credentials, a.credentials);
+    assert_eq!(
+        kit.service.get_account(&u, a.id).await.unwrap().credentials,
+        rolled.credentials
+    );
+    let done = work(&kit).await;
+    assert_eq!(
+        done.status(),
+        OrderStatus::Valid,
+        "orders use the new key: {:?}",
+        done.error()
+    );
+    let bob = user(&kit, "bob").await;
+    assert!(matches!(
+        kit.service.roll_account_key(&bob, a.id).await,
+        Err(DeregisterAccountError::NotFound)
+    ));
+}
+
 // --- users and tokens --------------------------------------------------------------------
 
 #[tokio::test]

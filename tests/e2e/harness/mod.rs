@@ -29,12 +29,13 @@ pub fn init_crypto() {
 
 use acmeport_acme::InstantAcmeClient;
 use acmeport_domain::ports::{ChallengeTokenStore, Clock};
-use acmeport_domain::testing::{FakePropagation, FakeSigner, MemoryStore, PlainHasher};
+use acmeport_domain::testing::{FakePropagation, FakeSigner, PlainHasher};
 use acmeport_domain::{
     AcmeAccount, Acmeport, Certificate, CsrSubject, DnsProviders, Email, Order, OrderId,
     OrderStatus, Password, Ports, RegisterAccount, Settings, User, Username, WorkerId,
 };
 use acmeport_keys::RcgenCsrFactory;
+use acmeport_store::{KeyCipher, MasterKey, Store};
 use async_trait::async_trait;
 use pebble::{ChallTestSrv, Pebble, PebbleOptions};
 use rustls::client::danger::ServerCertVerifier;
@@ -42,6 +43,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::RootCertStore;
+use sea_orm::{ConnectionTrait, Statement};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -108,10 +110,11 @@ impl Drop for ChallengeResponder {
 
 /// Everything an HTTP-01 test needs: mock DNS answering 127.0.0.1, a Pebble validating
 /// against our responder, and the service over the real ACME and key adapters with
-/// in-memory storage (the storage adapter is tested on its own).
+/// the real storage adapter on a SQLite file.
 pub struct HttpStack {
     pub service: Acmeport,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<Store>,
+    _data: tempfile::TempDir,
     pub acme: Arc<InstantAcmeClient>,
     pub keys: RcgenCsrFactory,
     pub user: User,
@@ -135,7 +138,7 @@ impl HttpStack {
             ..options
         })
         .await;
-        let store = Arc::new(MemoryStore::new());
+        let (store, data) = sqlite_store().await;
         let responder = ChallengeResponder::serve(listener, store.clone());
         let acme = Arc::new(
             InstantAcmeClient::new(pebble.acme_config()).expect("ACME client configuration"),
@@ -173,6 +176,7 @@ impl HttpStack {
         Self {
             service,
             store,
+            _data: data,
             acme,
             keys,
             user,
@@ -308,4 +312,35 @@ pub fn verify_chain(fullchain_pem: &str, root_pem: &str, names: &[String]) {
                 panic!("the chain must verify against Pebble's root for {host}: {e}")
             });
     }
+}
+
+/// The storage adapter on a fresh SQLite file (migrated, with a random master key), and the
+/// directory holding it, which must outlive the store.
+pub async fn sqlite_store() -> (Arc<Store>, tempfile::TempDir) {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let key: [u8; 32] = rand::random();
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let master = MasterKey::from_base64(&secrecy::SecretString::from(key)).expect("master key");
+    let cipher = KeyCipher::new(vec![master]).expect("cipher");
+    let url = Store::sqlite_url(&dir.path().join("acmeport.db"));
+    let store = Store::connect(&url, cipher)
+        .await
+        .expect("SQLite store opens");
+    store.migrate().await.expect("migrations run");
+    (Arc::new(store), dir)
+}
+
+/// The HTTP-01 tokens the store still serves.
+pub async fn served_tokens(store: &Store) -> Vec<String> {
+    let db = store.connection();
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT token FROM challenge_tokens",
+    ))
+    .await
+    .expect("tokens can be listed")
+    .into_iter()
+    .map(|row| row.try_get::<String>("", "token").expect("token is text"))
+    .collect()
 }
