@@ -1,11 +1,18 @@
 //! Builds the real adapters from configuration and hands them to the domain service.
 //! Nothing here decides anything about certificates: it only connects parts.
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ProviderSection};
 use crate::error::StartError;
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient, PollPolicy};
 use acmeport_auth::{CachingHasher, HmacTokenSigner, SystemClock};
-use acmeport_domain::ports::{Clock, PasswordHasher, TokenSigner};
+use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, CloudflareSettings};
+use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
+use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
+use acmeport_domain::ProviderName;
+use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
+use acmeport_route53::{Route53Provider, Route53Settings, SecretKey, StaticCredentials};
+use acmeport_store::{KeyCipher, Store};
+use std::net::{IpAddr, SocketAddr};
 use acmeport_domain::service::{DnsProviders, Ports, Settings};
 use acmeport_domain::Acmeport;
 use acmeport_http::{NotReady, Readiness};
@@ -18,6 +25,7 @@ use std::time::Duration;
 pub struct Wired {
     pub service: Acmeport,
     pub readiness: Arc<dyn Readiness>,
+    pub store: Store,
 }
 
 /// Which DNS providers to build: `serve` needs them, `user add` does not (and should not
@@ -110,7 +118,164 @@ pub fn auth(config: &Config) -> Result<Auth, ConfigError> {
     })
 }
 
-/// Builds every adapter and the service.
+/// The master keys that encrypt private keys and credentials at rest.
+///
+/// # Errors
+///
+/// A bad key (naming `keys.encryption_keys`) or an unusable key file (naming
+/// `keys.key_file`).
+pub fn key_cipher(config: &Config) -> Result<KeyCipher, ConfigError> {
+    if config.keys.encryption_keys.is_empty() {
+        let path = config.key_file();
+        KeyCipher::load_or_create(&path).map_err(|e| ConfigError::invalid("keys.key_file", e))
+    } else {
+        let keys: Vec<_> = config
+            .keys
+            .encryption_keys
+            .iter()
+            .map(crate::config::Secret::to_secret_string)
+            .collect();
+        KeyCipher::from_base64(&keys).map_err(|e| ConfigError::invalid("keys.encryption_keys", e))
+    }
+}
+
+/// Opens the database (creating `data_dir` when the default SQLite file or key file live
+/// there) and migrates it when `migrate`.
+///
+/// # Errors
+///
+/// [`StartError::Storage`] naming the (redacted) URL.
+pub async fn store(config: &Config, clock: Arc<dyn Clock>, migrate: bool) -> Result<Store, StartError> {
+    if config.database.url.is_none() || config.keys.key_file.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ConfigError::invalid("data_dir", format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+    }
+    let cipher = key_cipher(config)?;
+    let url = config.database_url();
+    let store = Store::connect(url.expose(), cipher)
+        .await
+        .map_err(|e| StartError::Storage {
+            what: format!("cannot open {}", url.redacted()),
+            source: Box::new(e),
+        })?
+        .with_clock(clock);
+    if migrate {
+        store.migrate().await.map_err(|e| StartError::Storage {
+            what: format!("cannot migrate {}", url.redacted()),
+            source: Box::new(e),
+        })?;
+    }
+    Ok(store)
+}
+
+/// The nameservers of `/etc/resolv.conf`, port 53.
+fn system_resolvers() -> Vec<SocketAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver"))
+                .then(|| words.next())
+                .flatten()
+                .and_then(|ip| ip.parse::<IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .collect()
+}
+
+/// The propagation checker of `[dns.propagation]`.
+///
+/// # Errors
+///
+/// No resolver found, or one hickory refuses.
+pub fn propagation_checker(config: &Config) -> Result<HickoryPropagationChecker, ConfigError> {
+    let p = &config.dns.propagation;
+    let resolvers = if p.resolvers.is_empty() {
+        system_resolvers()
+    } else {
+        p.resolvers.clone()
+    };
+    let mut settings = CheckSettings::new(resolvers);
+    settings.authoritative_port = p.authoritative_port;
+    settings.authoritative_servers = p.authoritative_servers.clone();
+    settings.query_timeout = Duration::from_secs(p.query_timeout_secs);
+    HickoryPropagationChecker::new(settings)
+        .map_err(|e| ConfigError::invalid("dns.propagation.resolvers", e))
+}
+
+/// The DNS provider instances of `[dns.providers]` and the default one.
+///
+/// # Errors
+///
+/// Settings a provider refuses, naming `dns.providers.<name>`.
+pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError> {
+    let (_, default) = config.provider_names()?;
+    let mut providers = DnsProviders::new();
+    for (name, section) in &config.dns.providers {
+        let key = format!("dns.providers.{name}");
+        let id = ProviderName::parse(name).map_err(|e| ConfigError::invalid(&key, e))?;
+        let provider: Arc<dyn DnsProvider> = match section {
+            ProviderSection::Route53(r) => {
+                let credentials = match (&r.access_key_id, &r.secret_access_key) {
+                    (None, None) => None,
+                    (Some(id), Some(secret)) => Some(StaticCredentials {
+                        access_key_id: id.clone(),
+                        secret_access_key: SecretKey::new(secret.expose()),
+                        session_token: r.session_token.as_ref().map(|t| SecretKey::new(t.expose())),
+                    }),
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "access_key_id and secret_access_key go together",
+                        ))
+                    }
+                };
+                let mut settings = Route53Settings {
+                    region: r.region.clone(),
+                    endpoint_url: r.endpoint_url.clone(),
+                    credentials,
+                    hosted_zone_id: r.hosted_zone_id.clone(),
+                    ..Route53Settings::default()
+                };
+                if let Some(ttl) = r.ttl {
+                    settings.ttl = ttl;
+                }
+                Arc::new(Route53Provider::new(settings).await)
+            }
+            ProviderSection::Cloudflare(c) => {
+                let mut settings = CloudflareSettings::new(CloudflareToken::new(c.api_token.expose()));
+                settings.base_url = c.base_url.clone();
+                settings.zone_id = c.zone_id.clone();
+                if let Some(ttl) = c.ttl {
+                    settings.ttl = ttl;
+                }
+                Arc::new(CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
+            }
+            ProviderSection::Rfc2136(r) => {
+                let mut settings = Rfc2136Settings::new(r.server, r.key_name.clone(), TsigSecret::new(r.secret.expose()));
+                settings.zone = r.zone.clone();
+                if let Some(ttl) = r.ttl {
+                    settings.ttl = ttl;
+                }
+                if let Some(timeout) = r.timeout_secs {
+                    settings.timeout = Duration::from_secs(timeout);
+                }
+                Arc::new(Rfc2136Provider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
+            }
+        };
+        tracing::debug!(provider = %id, kind = section.kind(), "DNS provider configured");
+        providers = providers.with(id, provider);
+    }
+    if let Some(default) = default {
+        providers = providers.with_default(default);
+    }
+    Ok(providers)
+}
+
+/// Builds every adapter and the service. `dns` says whether the DNS providers are built
+/// (`user add` needs none); `migrate` whether the database is migrated first.
 ///
 /// # Errors
 ///
@@ -121,22 +286,33 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
     let auth = auth(config)?;
     let acme = Arc::new(acme_client(config)?);
     let keys = Arc::new(RcgenCsrFactory::new());
-
-    // TODO(store): wire acmeport_store::Store (connect to config.database_url(), KeyCipher
-    // from keys.encryption_keys or the key file, migrate when `migrate`) as users, accounts,
-    // orders, certificates and tokens, and StoreReadiness over it, once adapters/store
-    // lands in main.
-    let _ = (migrate, &clock);
-    // TODO(dns): build the DNS providers of config.dns.providers (route53, cloudflare,
-    // rfc2136) and the HickoryPropagationChecker from config.dns.propagation, once the
-    // DNS adapters land in main.
-    let _ = dns;
-    let _ = (settings, auth, acme, keys);
-    let _: fn(Ports, Settings) -> Acmeport = Acmeport::new;
-    let _ = DnsProviders::new();
-    Err(StartError::NotWired(
-        "storage (adapters/store) and DNS providers",
-    ))
+    let propagation = Arc::new(propagation_checker(config)?);
+    let providers = match dns {
+        Dns::Configured => dns_providers(config).await?,
+        Dns::None => DnsProviders::new(),
+    };
+    let store = store(config, clock.clone(), migrate).await?;
+    let shared = Arc::new(store.clone());
+    let ports = Ports {
+        users: shared.clone(),
+        accounts: shared.clone(),
+        orders: shared.clone(),
+        certificates: shared.clone(),
+        tokens: shared,
+        acme,
+        csr: keys.clone(),
+        inspector: keys,
+        dns: providers,
+        propagation,
+        clock,
+        hasher: auth.hasher,
+        signer: auth.signer,
+    };
+    Ok(Wired {
+        service: Acmeport::new(ports, settings),
+        readiness: Arc::new(StoreReadiness { store: store.clone() }),
+        store,
+    })
 }
 
 /// `acmeport migrate`: connects and migrates the database.
@@ -145,18 +321,25 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
 ///
 /// [`StartError::Storage`].
 pub async fn migrate(config: &Config) -> Result<(), StartError> {
-    // TODO(store): Store::connect(config.database_url()) + Store::migrate once
-    // adapters/store lands in main.
-    let _ = config.database_url();
-    Err(StartError::NotWired("storage (adapters/store)"))
+    let store = store(config, Arc::new(SystemClock), true).await?;
+    store.close().await.map_err(|e| StartError::Storage {
+        what: "cannot close the database".into(),
+        source: Box::new(e),
+    })
 }
 
-/// `GET /readyz`: the database answers.
-pub struct StoreReadiness;
+/// `GET /readyz`: the database answers within a few seconds.
+pub struct StoreReadiness {
+    store: Store,
+}
 
 #[async_trait]
 impl Readiness for StoreReadiness {
     async fn check(&self) -> Result<(), NotReady> {
-        Err(NotReady::new("storage is not wired yet", None))
+        match tokio::time::timeout(Duration::from_secs(3), self.store.connection().ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NotReady::new("the database does not answer", Some(Box::new(e)))),
+            Err(_) => Err(NotReady::new("the database did not answer within 3 s", None)),
+        }
     }
 }
