@@ -5,4 +5,5 @@ mod dns01;
 mod dns_providers;
 mod harness;
 mod issuance;
+mod routing;
 mod storage;
