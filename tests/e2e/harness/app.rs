@@ -64,6 +64,8 @@ argon2_iterations = 1
 [workers]
 count = 2
 poll_interval_secs = 1
+# A failed step or cleanup (a refused change, a missing zone) is retried once after 1 s
+# instead of three times over 12 s: failures surface in seconds.
 step_retries = 1
 retry_backoff_secs = 1
 
