@@ -15,6 +15,9 @@ command -v pebble >/dev/null || apt_packages+=(pebble)
 command -v named >/dev/null || apt_packages+=(bind9)
 command -v dig >/dev/null || apt_packages+=(bind9-dnsutils)
 command -v pg_isready >/dev/null || apt_packages+=(postgresql postgresql-client)
+# The README's quick start and curl session are run by tests.
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v jq >/dev/null || apt_packages+=(jq)
 if ((${#apt_packages[@]})); then
   log "installing ${apt_packages[*]}"
   apt-get update -qq

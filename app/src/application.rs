@@ -58,6 +58,12 @@ impl Application {
         // Both rustls providers are in the dependency graph; pick one explicitly.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         config.validate()?;
+        if config.auth.token_secret.is_none() {
+            tracing::warn!(
+                "no auth.token_secret configured: API tokens are signed with a random key and \
+                 stop working when this process restarts"
+            );
+        }
         let wired = wiring::wire(&config, Dns::Configured, true).await?;
         bootstrap(&config, &wired.service).await?;
 

@@ -8,16 +8,16 @@ use acmeport_auth::{CachingHasher, HmacTokenSigner, SystemClock};
 use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, CloudflareSettings};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
 use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
+use acmeport_domain::service::{DnsProviders, Ports, Settings};
+use acmeport_domain::Acmeport;
 use acmeport_domain::ProviderName;
+use acmeport_http::{NotReady, Readiness};
+use acmeport_keys::RcgenCsrFactory;
 use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
 use acmeport_route53::{Route53Provider, Route53Settings, SecretKey, StaticCredentials};
 use acmeport_store::{KeyCipher, Store};
-use std::net::{IpAddr, SocketAddr};
-use acmeport_domain::service::{DnsProviders, Ports, Settings};
-use acmeport_domain::Acmeport;
-use acmeport_http::{NotReady, Readiness};
-use acmeport_keys::RcgenCsrFactory;
 use async_trait::async_trait;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,13 +104,8 @@ pub fn auth(config: &Config) -> Result<Auth, ConfigError> {
     let signer = match &config.auth.token_secret {
         Some(secret) => HmacTokenSigner::new(secret.expose().as_bytes())
             .map_err(|e| ConfigError::invalid("auth.token_secret", e))?,
-        None => {
-            tracing::warn!(
-                "no auth.token_secret configured: API tokens are signed with a random key and \
-                 stop working when this process restarts"
-            );
-            HmacTokenSigner::generate()
-        }
+        // Tokens then live as long as the process; `serve` warns about it.
+        None => HmacTokenSigner::generate(),
     };
     Ok(Auth {
         hasher: Arc::new(hasher),
@@ -145,10 +140,17 @@ pub fn key_cipher(config: &Config) -> Result<KeyCipher, ConfigError> {
 /// # Errors
 ///
 /// [`StartError::Storage`] naming the (redacted) URL.
-pub async fn store(config: &Config, clock: Arc<dyn Clock>, migrate: bool) -> Result<Store, StartError> {
+pub async fn store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+) -> Result<Store, StartError> {
     if config.database.url.is_none() || config.keys.key_file.is_none() {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::invalid("data_dir", format!("cannot create {}: {e}", config.data_dir.display()))
+            ConfigError::invalid(
+                "data_dir",
+                format!("cannot create {}: {e}", config.data_dir.display()),
+            )
         })?;
     }
     let cipher = key_cipher(config)?;
@@ -245,16 +247,23 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 Arc::new(Route53Provider::new(settings).await)
             }
             ProviderSection::Cloudflare(c) => {
-                let mut settings = CloudflareSettings::new(CloudflareToken::new(c.api_token.expose()));
+                let mut settings =
+                    CloudflareSettings::new(CloudflareToken::new(c.api_token.expose()));
                 settings.base_url = c.base_url.clone();
                 settings.zone_id = c.zone_id.clone();
                 if let Some(ttl) = c.ttl {
                     settings.ttl = ttl;
                 }
-                Arc::new(CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
+                Arc::new(
+                    CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?,
+                )
             }
             ProviderSection::Rfc2136(r) => {
-                let mut settings = Rfc2136Settings::new(r.server, r.key_name.clone(), TsigSecret::new(r.secret.expose()));
+                let mut settings = Rfc2136Settings::new(
+                    r.server,
+                    r.key_name.clone(),
+                    TsigSecret::new(r.secret.expose()),
+                );
                 settings.zone = r.zone.clone();
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;
@@ -310,7 +319,9 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
     };
     Ok(Wired {
         service: Acmeport::new(ports, settings),
-        readiness: Arc::new(StoreReadiness { store: store.clone() }),
+        readiness: Arc::new(StoreReadiness {
+            store: store.clone(),
+        }),
         store,
     })
 }
@@ -338,8 +349,14 @@ impl Readiness for StoreReadiness {
     async fn check(&self) -> Result<(), NotReady> {
         match tokio::time::timeout(Duration::from_secs(3), self.store.connection().ping()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(NotReady::new("the database does not answer", Some(Box::new(e)))),
-            Err(_) => Err(NotReady::new("the database did not answer within 3 s", None)),
+            Ok(Err(e)) => Err(NotReady::new(
+                "the database does not answer",
+                Some(Box::new(e)),
+            )),
+            Err(_) => Err(NotReady::new(
+                "the database did not answer within 3 s",
+                None,
+            )),
         }
     }
 }

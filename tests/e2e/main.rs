@@ -1,6 +1,7 @@
 //! End-to-end tests against real peers.
 
 mod acme_client;
+mod api;
 mod dns01;
 mod dns_providers;
 mod harness;
