@@ -471,6 +471,29 @@ async fn a_refused_record_fails_the_order_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_refused_cleanup_is_not_retried_and_the_record_stays_recorded() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns.refuse_cleanup("REFUSED");
+    kit.acme.reject(
+        "answer",
+        "urn:ietf:params:acme:error:unauthorized: wrong value",
+    );
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert_eq!(
+        kit.clock.slept(),
+        Duration::ZERO,
+        "a permanent refusal is not retried"
+    );
+    assert_eq!(
+        done.state().published.len(),
+        1,
+        "what could not be removed stays recorded"
+    );
+}
+
+#[tokio::test]
 async fn failed_validation_fails_the_order_and_removes_records() {
     let kit = Kit::new();
     ordered(&kit, &["a.example.com"]).await;

@@ -189,24 +189,31 @@ impl Acmeport {
         for item in &items {
             let mut attempt = 0;
             loop {
+                // The reason, and whether another try may help.
                 let result = match item {
                     Published::Dns { provider, record } => match self.ports.dns.get(provider) {
-                        Some(dns) => dns.cleanup(record).await.map_err(|e| error_chain(&e)),
-                        None => Err(format!("DNS provider `{provider}` is no longer configured")),
+                        Some(dns) => dns.cleanup(record).await.map_err(|e| {
+                            let transient = matches!(e, DnsError::Transport(_));
+                            (error_chain(&e), transient)
+                        }),
+                        None => Err((
+                            format!("DNS provider `{provider}` is no longer configured"),
+                            false,
+                        )),
                     },
                     Published::Http { token } => self
                         .ports
                         .tokens
                         .remove(token)
                         .await
-                        .map_err(|e| error_chain(&e)),
+                        .map_err(|e| (error_chain(&e), true)),
                 };
                 match result {
                     Ok(()) => {
                         removed.push(item.clone());
                         break;
                     }
-                    Err(reason) if attempt < self.settings.step_retries => {
+                    Err((reason, true)) if attempt < self.settings.step_retries => {
                         attempt += 1;
                         tracing::warn!(item = ?item, reason = %reason, "cleanup failed, retrying");
                         self.ports
@@ -214,7 +221,7 @@ impl Acmeport {
                             .sleep(self.settings.retry_backoff * attempt)
                             .await;
                     }
-                    Err(reason) => {
+                    Err((reason, _)) => {
                         tracing::error!(item = ?item, reason = %reason, "cleanup failed; remove it by hand");
                         break;
                     }
