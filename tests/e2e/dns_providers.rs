@@ -722,6 +722,22 @@ async fn propagation_checker_follows_a_cname_into_the_delegated_zone() {
         value: "delegated".to_owned(),
     };
 
+    assert_eq!(
+        checker
+            .delegated_name(&record.name)
+            .await
+            .expect("the lookup runs"),
+        "_acme-challenge.target.validation.test",
+        "records of a delegated name go to the CNAME target"
+    );
+    assert_eq!(
+        checker
+            .delegated_name("_acme-challenge.plain.example.test")
+            .await
+            .expect("the lookup runs"),
+        "_acme-challenge.plain.example.test",
+        "a name without CNAME is its own target"
+    );
     let missing = checker.missing(&record).await.expect("the check runs");
     assert_eq!(
         missing,

@@ -649,6 +649,9 @@ async fn no_nameservers_is_fatal_at_once() {
     ordered(&kit, &["a.example.com"]).await;
     let mut checker = MockPropagationChecker::new();
     checker
+        .expect_delegated_name()
+        .returning(|name| Ok(name.to_owned()));
+    checker
         .expect_missing()
         .times(1)
         .returning(|r| Err(PropagationError::NoNameservers(r.name.clone())));
@@ -664,6 +667,29 @@ async fn no_nameservers_is_fatal_at_once() {
             .contains("_acme-challenge.a.example.com"),
         "{:?}",
         done.error()
+    );
+}
+
+#[tokio::test]
+async fn records_of_a_delegated_name_are_written_at_the_cname_target() {
+    let kit = Kit::new();
+    kit.propagation.delegate(
+        "_acme-challenge.a.example.com",
+        "_acme-challenge.a.validation.example.net",
+    );
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns.refuse_cleanup("keep it for the test");
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    let names: Vec<String> = kit
+        .dns
+        .records()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["_acme-challenge.a.validation.example.net".to_owned()]
     );
 }
 

@@ -282,16 +282,15 @@ impl Acmeport {
                 for challenge in &challenges {
                     let item = match kind {
                         ChallengeKind::Dns01 => Published::Dns {
+                            record: TxtRecord {
+                                name: self
+                                    .record_name(challenge.identifier.trim_start_matches("*."))
+                                    .await?,
+                                value: challenge.dns_value.clone(),
+                            },
                             provider: order.spec.provider.clone().ok_or_else(|| {
                                 StepError::Fatal("DNS-01 order without a provider".into())
                             })?,
-                            record: TxtRecord {
-                                name: format!(
-                                    "_acme-challenge.{}",
-                                    challenge.identifier.trim_start_matches("*.")
-                                ),
-                                value: challenge.dns_value.clone(),
-                            },
                         },
                         ChallengeKind::Http01 => Published::Http {
                             token: challenge.token.clone(),
@@ -443,6 +442,28 @@ impl Acmeport {
                 .clock
                 .sleep(settings.interval.max(Duration::from_millis(10)))
                 .await;
+        }
+    }
+}
+
+impl Acmeport {
+    /// Where the TXT record for `base` goes: `_acme-challenge.<base>`, or the target of its
+    /// CNAME (delegated validation). Without the propagation check (a provider whose DNS
+    /// cannot be queried) the name is used as it is.
+    async fn record_name(&self, base: &str) -> Result<String, StepError> {
+        let name = format!("_acme-challenge.{base}");
+        if !self.settings.propagation.enabled {
+            return Ok(name);
+        }
+        match self.ports.propagation.delegated_name(&name).await {
+            Ok(target) => {
+                if target != name {
+                    tracing::info!(from = %name, to = %target, "challenge name is delegated by CNAME");
+                }
+                Ok(target)
+            }
+            Err(e @ PropagationError::NoNameservers(_)) => Err(StepError::Fatal(e.to_string())),
+            Err(e) => Err(StepError::Transient(error_chain(&e))),
         }
     }
 }
