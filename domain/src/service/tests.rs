@@ -694,6 +694,30 @@ async fn records_of_a_delegated_name_are_written_at_the_cname_target() {
 }
 
 #[tokio::test]
+async fn a_provider_can_be_exempt_from_the_propagation_check() {
+    let kit = Kit::new();
+    let fake = ProviderName::parse("fake").unwrap();
+    let mut ports = kit.service.ports().clone();
+    ports.dns = ports.dns.clone().without_propagation_check(fake.clone());
+    assert!(!ports.dns.checks_propagation(&fake));
+    let service = Acmeport::new(ports, Settings::default());
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(u32::MAX);
+    kit.propagation.delegate(
+        "_acme-challenge.a.example.com",
+        "_acme-challenge.elsewhere.example.net",
+    );
+    service.work_one(&worker()).await.unwrap();
+    let done = kit.store.orders().remove(0);
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(kit.propagation.checks(), 0);
+    assert!(
+        !kit.acme.calls().is_empty() && kit.dns.records().is_empty(),
+        "the record was written at its own name and removed"
+    );
+}
+
+#[tokio::test]
 async fn disabled_propagation_check_is_skipped() {
     let mut settings = Settings::default();
     settings.propagation.enabled = false;

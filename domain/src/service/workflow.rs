@@ -3,8 +3,8 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep, Published,
-    TxtRecord, WorkerId,
+    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep,
+    ProviderName, Published, TxtRecord, WorkerId,
 };
 use crate::ports::{AcmeError, CsrError, DnsError, PropagationError, RepoError};
 use futures::future::{self, Either};
@@ -281,17 +281,19 @@ impl Acmeport {
                 let mut material = Vec::with_capacity(challenges.len());
                 for challenge in &challenges {
                     let item = match kind {
-                        ChallengeKind::Dns01 => Published::Dns {
-                            record: TxtRecord {
-                                name: self
-                                    .record_name(challenge.identifier.trim_start_matches("*."))
-                                    .await?,
-                                value: challenge.dns_value.clone(),
-                            },
-                            provider: order.spec.provider.clone().ok_or_else(|| {
+                        ChallengeKind::Dns01 => {
+                            let provider = order.spec.provider.clone().ok_or_else(|| {
                                 StepError::Fatal("DNS-01 order without a provider".into())
-                            })?,
-                        },
+                            })?;
+                            let base = challenge.identifier.trim_start_matches("*.");
+                            Published::Dns {
+                                record: TxtRecord {
+                                    name: self.record_name(&provider, base).await?,
+                                    value: challenge.dns_value.clone(),
+                                },
+                                provider,
+                            }
+                        }
                         ChallengeKind::Http01 => Published::Http {
                             token: challenge.token.clone(),
                         },
@@ -398,8 +400,12 @@ impl Acmeport {
             .published
             .iter()
             .filter_map(|p| match p {
-                Published::Dns { record, .. } => Some(record.clone()),
-                Published::Http { .. } => None,
+                Published::Dns { record, provider }
+                    if self.ports.dns.checks_propagation(provider) =>
+                {
+                    Some(record.clone())
+                }
+                Published::Dns { .. } | Published::Http { .. } => None,
             })
             .collect();
         let settings = &self.settings.propagation;
@@ -450,9 +456,9 @@ impl Acmeport {
     /// Where the TXT record for `base` goes: `_acme-challenge.<base>`, or the target of its
     /// CNAME (delegated validation). Without the propagation check (a provider whose DNS
     /// cannot be queried) the name is used as it is.
-    async fn record_name(&self, base: &str) -> Result<String, StepError> {
+    async fn record_name(&self, provider: &ProviderName, base: &str) -> Result<String, StepError> {
         let name = format!("_acme-challenge.{base}");
-        if !self.settings.propagation.enabled {
+        if !self.settings.propagation.enabled || !self.ports.dns.checks_propagation(provider) {
             return Ok(name);
         }
         match self.ports.propagation.delegated_name(&name).await {
