@@ -280,6 +280,10 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
     if let Some(default) = default {
         providers = providers.with_default(default);
     }
+    for name in config.unchecked_providers()? {
+        tracing::info!(provider = %name, "records of this provider skip the propagation check");
+        providers = providers.without_propagation_check(name);
+    }
     Ok(providers)
 }
 

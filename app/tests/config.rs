@@ -167,6 +167,11 @@ fn invalid_values_name_the_key() {
     fails_naming("[csr]\nkey_type = \"dsa\"\n", &[], "csr.key_type");
     fails_naming("[dns]\ndefault = \"cloudflare\"\n", &[], "dns.default");
     fails_naming(
+        "[dns.propagation]\nskip_providers = [\"nowhere\"]\n",
+        &[],
+        "dns.propagation.skip_providers",
+    );
+    fails_naming(
         "[dns.propagation]\ninterval_secs = 0\n",
         &[],
         "dns.propagation.interval_secs",

@@ -595,6 +595,16 @@ pub trait PropagationChecker: Send + Sync {
     ///
     /// [`PropagationError`] when the check cannot be made at all.
     async fn missing(&self, record: &TxtRecord) -> Result<Vec<String>, PropagationError>;
+
+    /// The name whose TXT set the CA will read for `name`: the end of its CNAME chain
+    /// (delegated validation, `_acme-challenge.example.com CNAME ...`), or `name` itself
+    /// when it has no CNAME. Records are written there.
+    ///
+    /// # Errors
+    ///
+    /// [`PropagationError::Lookup`] when the lookup fails (absence of a CNAME is not a
+    /// failure).
+    async fn delegated_name(&self, name: &str) -> Result<String, PropagationError>;
 }
 
 // ---------------------------------------------------------------------------------------

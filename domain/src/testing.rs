@@ -889,6 +889,7 @@ impl DnsProvider for FakeDns {
 pub struct FakePropagation {
     missing_for: Mutex<u32>,
     checks: Mutex<u32>,
+    cnames: Mutex<HashMap<String, String>>,
 }
 
 impl FakePropagation {
@@ -901,6 +902,11 @@ impl FakePropagation {
     #[must_use]
     pub fn checks(&self) -> u32 {
         *lock(&self.checks)
+    }
+
+    /// Delegates `name` to `target` with a CNAME.
+    pub fn delegate(&self, name: &str, target: &str) {
+        lock(&self.cnames).insert(name.to_owned(), target.to_owned());
     }
 }
 
@@ -915,6 +921,13 @@ impl PropagationChecker for FakePropagation {
         } else {
             Ok(Vec::new())
         }
+    }
+
+    async fn delegated_name(&self, name: &str) -> Result<String, PropagationError> {
+        Ok(lock(&self.cnames)
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned()))
     }
 }
 

@@ -3,6 +3,9 @@
 //! refusals on a stub; the propagation checker against BIND.
 
 use crate::harness::bind::{Bind, Zone, KEY_NAME};
+use crate::harness::cloudflare::{
+    cf_error, cf_ok, cloudflare_stub, CloudflareState, CF_TOKEN, CF_ZONE,
+};
 use crate::harness::init_crypto;
 use crate::harness::moto::{self, Moto};
 use acmeport_cloudflare::{ApiToken, CloudflareProvider, CloudflareSettings};
@@ -13,10 +16,8 @@ use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
 use acmeport_route53::{Route53Provider, Route53Settings, SecretKey, StaticCredentials};
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::{header, method, path, path_regex, query_param};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 // ---------------------------------------------------------------------------------------
@@ -506,160 +507,13 @@ async fn route53_permanent_errors_are_rejected_with_the_reason_and_not_retried()
 // ---------------------------------------------------------------------------------------
 // Cloudflare on a v4 API stub
 
-const CF_TOKEN: &str = "cf-test-token-0123456789";
-const CF_ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-
-#[derive(Clone, Default)]
-struct CloudflareState {
-    records: Arc<Mutex<Vec<(String, String, String)>>>,
-    next_id: Arc<AtomicU32>,
-}
-
 struct StubBackend(CloudflareState);
 
 #[async_trait]
 impl Backend for StubBackend {
     async fn values(&self, name: &str) -> Vec<String> {
-        let mut values: Vec<String> = self
-            .0
-            .records
-            .lock()
-            .expect("state")
-            .iter()
-            .filter(|(_, n, _)| n == name)
-            .map(|(_, _, content)| content.clone())
-            .collect();
-        values.sort();
-        values
+        self.0.values(name)
     }
-}
-
-fn cf_ok(result: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({"success": true, "errors": [], "messages": [], "result": result}))
-}
-
-fn cf_error(status: u16, code: u32, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null}))
-}
-
-fn cf_record(id: &str, name: &str, content: &str) -> Value {
-    json!({
-        "id": id, "zone_id": CF_ZONE, "zone_name": "example.test", "name": name, "type": "TXT",
-        "content": content, "proxiable": false, "proxied": false, "ttl": 120, "locked": false,
-        "meta": {"auto_added": false}, "created_on": "2026-01-01T00:00:00Z",
-        "modified_on": "2026-01-01T00:00:00Z"
-    })
-}
-
-/// A stub of the v4 API for zone `example.test` that keeps TXT records in `state`, and
-/// answers 403 (code 10000) to anything without the bearer token or off the routes.
-async fn cloudflare_stub(state: CloudflareState) -> MockServer {
-    let server = MockServer::start().await;
-    let auth = || header("authorization", format!("Bearer {CF_TOKEN}").as_str());
-    Mock::given(method("GET"))
-        .and(path("/client/v4/zones"))
-        .and(auth())
-        .respond_with(|request: &Request| {
-            let name = request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "name")
-                .map(|(_, v)| v.into_owned());
-            if name.as_deref() == Some("example.test") {
-                cf_ok(json!([{"id": CF_ZONE, "name": "example.test", "status": "active"}]))
-            } else {
-                cf_ok(json!([]))
-            }
-        })
-        .mount(&server)
-        .await;
-    let records = state.clone();
-    Mock::given(method("GET"))
-        .and(path(format!("/client/v4/zones/{CF_ZONE}/dns_records")))
-        .and(query_param("type", "TXT"))
-        .and(auth())
-        .respond_with(move |request: &Request| {
-            let name = request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "name")
-                .map(|(_, v)| v.into_owned());
-            let list: Vec<Value> = records
-                .records
-                .lock()
-                .expect("state")
-                .iter()
-                .filter(|(_, n, _)| Some(n) == name.as_ref())
-                // Cloudflare returns contents quoted when written so; exercise that path.
-                .map(|(id, n, c)| cf_record(id, n, &format!("\"{c}\"")))
-                .collect();
-            cf_ok(Value::Array(list))
-        })
-        .mount(&server)
-        .await;
-    let records = state.clone();
-    Mock::given(method("POST"))
-        .and(path(format!("/client/v4/zones/{CF_ZONE}/dns_records")))
-        .and(header("content-type", "application/json"))
-        .and(auth())
-        .respond_with(move |request: &Request| {
-            let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-                return cf_error(400, 9207, "request body is not JSON");
-            };
-            let (Some(name), Some(content)) = (body["name"].as_str(), body["content"].as_str())
-            else {
-                return cf_error(400, 9005, "name and content are required");
-            };
-            let expected = json!({"type": "TXT", "name": name, "content": content, "ttl": 120});
-            if body != expected {
-                return cf_error(
-                    400,
-                    9000,
-                    &format!("unexpected body {body}, wanted exactly {expected}"),
-                );
-            }
-            let mut all = records.records.lock().expect("state");
-            if all.iter().any(|(_, n, c)| n == name && c == content) {
-                return cf_error(400, 81058, "An identical record already exists.");
-            }
-            let id = format!("rec{}", records.next_id.fetch_add(1, Ordering::SeqCst));
-            all.push((id.clone(), name.to_owned(), content.to_owned()));
-            cf_ok(cf_record(&id, name, content))
-        })
-        .mount(&server)
-        .await;
-    let records = state.clone();
-    Mock::given(method("DELETE"))
-        .and(path_regex(format!(
-            r"^/client/v4/zones/{CF_ZONE}/dns_records/[a-z0-9]+$"
-        )))
-        .and(auth())
-        .respond_with(move |request: &Request| {
-            let id = request
-                .url
-                .path()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let mut all = records.records.lock().expect("state");
-            let before = all.len();
-            all.retain(|(i, _, _)| *i != id);
-            if all.len() == before {
-                cf_error(404, 81044, "Record does not exist.")
-            } else {
-                cf_ok(json!({"id": id}))
-            }
-        })
-        .mount(&server)
-        .await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(cf_error(403, 10000, "Authentication error"))
-        .with_priority(10)
-        .mount(&server)
-        .await;
-    server
 }
 
 fn cloudflare(server: &MockServer, token: &str) -> CloudflareProvider {
@@ -868,6 +722,22 @@ async fn propagation_checker_follows_a_cname_into_the_delegated_zone() {
         value: "delegated".to_owned(),
     };
 
+    assert_eq!(
+        checker
+            .delegated_name(&record.name)
+            .await
+            .expect("the lookup runs"),
+        "_acme-challenge.target.validation.test",
+        "records of a delegated name go to the CNAME target"
+    );
+    assert_eq!(
+        checker
+            .delegated_name("_acme-challenge.plain.example.test")
+            .await
+            .expect("the lookup runs"),
+        "_acme-challenge.plain.example.test",
+        "a name without CNAME is its own target"
+    );
     let missing = checker.missing(&record).await.expect("the check runs");
     assert_eq!(
         missing,

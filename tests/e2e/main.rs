@@ -7,4 +7,5 @@ mod dns01;
 mod dns_providers;
 mod harness;
 mod issuance;
+mod routing;
 mod storage;

@@ -237,6 +237,14 @@ impl PropagationChecker for HickoryPropagationChecker {
         debug!(name = %target, missing = ?missing, "propagation check");
         Ok(missing)
     }
+
+    async fn delegated_name(&self, name: &str) -> Result<String, PropagationError> {
+        let mut fqdn =
+            Name::from_ascii(name.trim()).map_err(|e| PropagationError::Lookup(Box::new(e)))?;
+        fqdn.set_fqdn(true);
+        let target = self.follow_cnames(fqdn).await?;
+        Ok(target.to_ascii().trim_end_matches('.').to_owned())
+    }
 }
 
 /// A resolver over `servers` that never caches; `recursion` off asks authoritative data.

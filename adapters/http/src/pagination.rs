@@ -1,8 +1,13 @@
 //! `?limit=N&after=ID` on list endpoints, and the `Link: <...>; rel="next"` header.
 
 use crate::config::PublicUrl;
+use crate::dto::Keyed;
 use crate::error::ApiError;
-use acmeport_domain::Page;
+use crate::reply;
+use acmeport_domain::{Listing, Page};
+use serde::Serialize;
+use warp::http::{header, StatusCode};
+use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 /// Extracts the page asked for. Unknown parameters are ignored; a malformed `limit` or
@@ -41,6 +46,26 @@ fn parse(pairs: &[(String, String)]) -> Result<Page, ApiError> {
         }
     }
     Ok(Page::new(limit, after))
+}
+
+/// A page of a list as the API answers it: a JSON object keyed by id, with a `Link`
+/// header to the next page while more rows exist. `item` gives each row's id and DTO.
+pub(crate) fn keyed_response<R, T: Serialize>(
+    base: &PublicUrl,
+    path: &str,
+    page: Page,
+    listing: &Listing<R>,
+    item: impl Fn(&R) -> (i64, T),
+) -> Response {
+    let rows: Vec<(i64, T)> = listing.items.iter().map(item).collect();
+    let last = rows.last().map(|(id, _)| *id);
+    let response = reply::json(StatusCode::OK, &Keyed(rows));
+    match last {
+        Some(last) if listing.has_more => {
+            reply::with_header(response, header::LINK, &next_link(base, path, page, last))
+        }
+        _ => response,
+    }
 }
 
 /// The `Link` header value pointing at the page after `last_id`.

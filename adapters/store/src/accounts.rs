@@ -3,17 +3,14 @@
 use crate::dto::{subject_from_json, subject_json};
 use crate::entity::accounts;
 use crate::error::{backend, translate, Corrupt};
-use crate::{db_time, listing, Store};
+use crate::{db_time, page_of, Store};
 use acmeport_domain::ports::{AccountRepo, RepoError};
 use acmeport_domain::{
     AccountCredentials, AccountId, AccountStatus, AcmeAccount, DirectoryUrl, Email, Listing,
     NewAcmeAccount, Page, UserId,
 };
 use async_trait::async_trait;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 /// The associated data the credentials are sealed with.
 pub(crate) const CREDENTIALS: &str = "accounts.credentials";
@@ -94,21 +91,11 @@ impl AccountRepo for Store {
     }
 
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<AcmeAccount>, RepoError> {
-        let mut query = accounts::Entity::find().filter(accounts::Column::UserId.eq(user.get()));
-        if let Some(after) = page.after() {
-            query = query.filter(accounts::Column::Id.gt(after));
-        }
-        let rows = query
-            .order_by_asc(accounts::Column::Id)
-            .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
-            .await
-            .map_err(backend)?;
-        let items = rows
-            .into_iter()
-            .map(|m| self.account_to_domain(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(listing(items, page.limit()))
+        let query = accounts::Entity::find().filter(accounts::Column::UserId.eq(user.get()));
+        page_of(&self.db, query, accounts::Column::Id, page, |m| {
+            self.account_to_domain(m)
+        })
+        .await
     }
 
     async fn update(&self, account: &AcmeAccount) -> Result<(), RepoError> {

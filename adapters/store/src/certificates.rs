@@ -3,7 +3,7 @@
 use crate::dto::{strings_from_json, strings_json};
 use crate::entity::certificates;
 use crate::error::{backend, translate, Corrupt};
-use crate::{db_time, listing, Store};
+use crate::{db_time, page_of, Store};
 use acmeport_domain::ports::{CertificateRepo, RepoError};
 use acmeport_domain::{
     AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, Listing,
@@ -12,7 +12,6 @@ use acmeport_domain::{
 use async_trait::async_trait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
 };
 use time::OffsetDateTime;
 
@@ -133,22 +132,12 @@ impl CertificateRepo for Store {
     }
 
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<Certificate>, RepoError> {
-        let mut query =
+        let query =
             certificates::Entity::find().filter(certificates::Column::UserId.eq(user.get()));
-        if let Some(after) = page.after() {
-            query = query.filter(certificates::Column::Id.gt(after));
-        }
-        let rows = query
-            .order_by_asc(certificates::Column::Id)
-            .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
-            .await
-            .map_err(backend)?;
-        let items = rows
-            .into_iter()
-            .map(|m| self.certificate_to_domain(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(listing(items, page.limit()))
+        page_of(&self.db, query, certificates::Column::Id, page, |m| {
+            self.certificate_to_domain(m)
+        })
+        .await
     }
 
     async fn valid_for_account(&self, account: AccountId) -> Result<Vec<Certificate>, RepoError> {

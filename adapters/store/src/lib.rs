@@ -45,9 +45,9 @@ pub use migration::Migrator;
 pub use orders::OrderEvent;
 
 use acmeport_domain::ports::{
-    AccountRepo, CertificateRepo, ChallengeTokenStore, Clock, OrderRepo, UserRepo,
+    AccountRepo, CertificateRepo, ChallengeTokenStore, Clock, OrderRepo, RepoError, UserRepo,
 };
-use acmeport_domain::Listing;
+use acmeport_domain::{Listing, Page};
 use async_trait::async_trait;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
@@ -210,12 +210,38 @@ pub(crate) fn unix_micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
-/// Cuts a page fetched with `limit + 1` rows to `limit` and says whether more follow.
-pub(crate) fn listing<T>(mut items: Vec<T>, limit: u32) -> Listing<T> {
-    let limit = limit as usize;
-    let has_more = items.len() > limit;
-    items.truncate(limit);
-    Listing { items, has_more }
+/// One page of `query` by `id`: the rows after `page.after()`, at most `page.limit()` of
+/// them, each mapped to the domain, and whether more rows follow.
+pub(crate) async fn page_of<E, T>(
+    db: &DatabaseConnection,
+    query: sea_orm::Select<E>,
+    id: E::Column,
+    page: Page,
+    to_domain: impl Fn(E::Model) -> Result<T, RepoError>,
+) -> Result<Listing<T>, RepoError>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let query = match page.after() {
+        Some(after) => query.filter(id.gt(after)),
+        None => query,
+    };
+    let rows = query
+        .order_by_asc(id)
+        .limit(u64::from(page.limit()) + 1)
+        .all(db)
+        .await
+        .map_err(error::backend)?;
+    let limit = page.limit() as usize;
+    let has_more = rows.len() > limit;
+    let items = rows
+        .into_iter()
+        .take(limit)
+        .map(to_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Listing { items, has_more })
 }
 
 // Compile-time check that one Store serves every port the service needs.

@@ -12,7 +12,7 @@ use crate::dto::{
 };
 use crate::entity::{order_events, orders};
 use crate::error::{backend, Corrupt};
-use crate::{db_time, listing, unix_micros, Store};
+use crate::{db_time, page_of, unix_micros, Store};
 use acmeport_domain::ports::{OrderRepo, RepoError};
 use acmeport_domain::{
     AccountId, CertificateId, ChallengeKind, Email, Identifiers, KeySpec, Listing, NewOrder, Order,
@@ -377,21 +377,11 @@ impl OrderRepo for Store {
     }
 
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<Order>, RepoError> {
-        let mut query = orders::Entity::find().filter(orders::Column::UserId.eq(user.get()));
-        if let Some(after) = page.after() {
-            query = query.filter(orders::Column::Id.gt(after));
-        }
-        let rows = query
-            .order_by_asc(orders::Column::Id)
-            .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
-            .await
-            .map_err(backend)?;
-        let items = rows
-            .into_iter()
-            .map(|m| self.order_to_domain(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(listing(items, page.limit()))
+        let query = orders::Entity::find().filter(orders::Column::UserId.eq(user.get()));
+        page_of(&self.db, query, orders::Column::Id, page, |m| {
+            self.order_to_domain(m)
+        })
+        .await
     }
 
     async fn save(

@@ -405,6 +405,9 @@ pub struct PropagationSection {
     /// Ask these servers instead of the zone's NS records (hidden primaries, tests).
     pub authoritative_servers: Vec<SocketAddr>,
     pub query_timeout_secs: u64,
+    /// Provider instances whose records are not checked (nor followed through a CNAME):
+    /// their DNS cannot be queried from here. The CA still validates.
+    pub skip_providers: Vec<String>,
 }
 
 impl Default for PropagationSection {
@@ -418,6 +421,7 @@ impl Default for PropagationSection {
             authoritative_port: 53,
             authoritative_servers: Vec::new(),
             query_timeout_secs: 5,
+            skip_providers: Vec::new(),
         }
     }
 }
@@ -611,6 +615,7 @@ impl Config {
         self.csr_subject()?;
         self.key_spec()?;
         self.provider_names()?;
+        self.unchecked_providers()?;
         self.propagation()?;
         self.token_ttl()?;
         if let Some(secret) = &self.auth.token_secret {
@@ -747,6 +752,32 @@ impl Config {
             ));
         }
         Ok((names, Some(default)))
+    }
+
+    /// The provider instances exempt from the propagation check.
+    ///
+    /// # Errors
+    ///
+    /// A name that is not a configured instance, naming `dns.propagation.skip_providers`.
+    pub fn unchecked_providers(&self) -> Result<Vec<ProviderName>, ConfigError> {
+        let (names, _) = self.provider_names()?;
+        self.dns
+            .propagation
+            .skip_providers
+            .iter()
+            .map(|name| {
+                let key = "dns.propagation.skip_providers";
+                let parsed = ProviderName::parse(name).map_err(|e| ConfigError::invalid(key, e))?;
+                if names.contains(&parsed) {
+                    Ok(parsed)
+                } else {
+                    Err(ConfigError::invalid(
+                        key,
+                        format!("no provider `{parsed}` under [dns.providers]"),
+                    ))
+                }
+            })
+            .collect()
     }
 
     /// The propagation settings of the domain.

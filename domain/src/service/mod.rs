@@ -43,6 +43,7 @@ pub struct Ports {
 pub struct DnsProviders {
     instances: BTreeMap<ProviderName, Arc<dyn DnsProvider>>,
     default: Option<ProviderName>,
+    unchecked: std::collections::BTreeSet<ProviderName>,
 }
 
 impl DnsProviders {
@@ -64,6 +65,21 @@ impl DnsProviders {
     pub fn with_default(mut self, name: ProviderName) -> Self {
         self.default = Some(name);
         self
+    }
+
+    /// Skips the propagation check (and CNAME delegation) for the records of `name`: for a
+    /// provider whose DNS cannot be queried from here (an internal view, an API emulator).
+    /// The CA still validates.
+    #[must_use]
+    pub fn without_propagation_check(mut self, name: ProviderName) -> Self {
+        self.unchecked.insert(name);
+        self
+    }
+
+    /// True when records of `name` are checked before the CA is asked to validate.
+    #[must_use]
+    pub fn checks_propagation(&self, name: &ProviderName) -> bool {
+        !self.unchecked.contains(name)
     }
 
     /// The instance called `name`.

@@ -471,6 +471,29 @@ async fn a_refused_record_fails_the_order_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_refused_cleanup_is_not_retried_and_the_record_stays_recorded() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns.refuse_cleanup("REFUSED");
+    kit.acme.reject(
+        "answer",
+        "urn:ietf:params:acme:error:unauthorized: wrong value",
+    );
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert_eq!(
+        kit.clock.slept(),
+        Duration::ZERO,
+        "a permanent refusal is not retried"
+    );
+    assert_eq!(
+        done.state().published.len(),
+        1,
+        "what could not be removed stays recorded"
+    );
+}
+
+#[tokio::test]
 async fn failed_validation_fails_the_order_and_removes_records() {
     let kit = Kit::new();
     ordered(&kit, &["a.example.com"]).await;
@@ -626,6 +649,9 @@ async fn no_nameservers_is_fatal_at_once() {
     ordered(&kit, &["a.example.com"]).await;
     let mut checker = MockPropagationChecker::new();
     checker
+        .expect_delegated_name()
+        .returning(|name| Ok(name.to_owned()));
+    checker
         .expect_missing()
         .times(1)
         .returning(|r| Err(PropagationError::NoNameservers(r.name.clone())));
@@ -641,6 +667,53 @@ async fn no_nameservers_is_fatal_at_once() {
             .contains("_acme-challenge.a.example.com"),
         "{:?}",
         done.error()
+    );
+}
+
+#[tokio::test]
+async fn records_of_a_delegated_name_are_written_at_the_cname_target() {
+    let kit = Kit::new();
+    kit.propagation.delegate(
+        "_acme-challenge.a.example.com",
+        "_acme-challenge.a.validation.example.net",
+    );
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns.refuse_cleanup("keep it for the test");
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    let names: Vec<String> = kit
+        .dns
+        .records()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["_acme-challenge.a.validation.example.net".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_provider_can_be_exempt_from_the_propagation_check() {
+    let kit = Kit::new();
+    let fake = ProviderName::parse("fake").unwrap();
+    let mut ports = kit.service.ports().clone();
+    ports.dns = ports.dns.clone().without_propagation_check(fake.clone());
+    assert!(!ports.dns.checks_propagation(&fake));
+    let service = Acmeport::new(ports, Settings::default());
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(u32::MAX);
+    kit.propagation.delegate(
+        "_acme-challenge.a.example.com",
+        "_acme-challenge.elsewhere.example.net",
+    );
+    service.work_one(&worker()).await.unwrap();
+    let done = kit.store.orders().remove(0);
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(kit.propagation.checks(), 0);
+    assert!(
+        !kit.acme.calls().is_empty() && kit.dns.records().is_empty(),
+        "the record was written at its own name and removed"
     );
 }
 

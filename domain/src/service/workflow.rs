@@ -3,8 +3,8 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep, Published,
-    TxtRecord, WorkerId,
+    AcmeAccount, ChallengeKind, NewCertificate, Order, OrderId, OrderStatus, OrderStep,
+    ProviderName, Published, TxtRecord, WorkerId,
 };
 use crate::ports::{AcmeError, CsrError, DnsError, PropagationError, RepoError};
 use futures::future::{self, Either};
@@ -189,24 +189,31 @@ impl Acmeport {
         for item in &items {
             let mut attempt = 0;
             loop {
+                // The reason, and whether another try may help.
                 let result = match item {
                     Published::Dns { provider, record } => match self.ports.dns.get(provider) {
-                        Some(dns) => dns.cleanup(record).await.map_err(|e| error_chain(&e)),
-                        None => Err(format!("DNS provider `{provider}` is no longer configured")),
+                        Some(dns) => dns.cleanup(record).await.map_err(|e| {
+                            let transient = matches!(e, DnsError::Transport(_));
+                            (error_chain(&e), transient)
+                        }),
+                        None => Err((
+                            format!("DNS provider `{provider}` is no longer configured"),
+                            false,
+                        )),
                     },
                     Published::Http { token } => self
                         .ports
                         .tokens
                         .remove(token)
                         .await
-                        .map_err(|e| error_chain(&e)),
+                        .map_err(|e| (error_chain(&e), true)),
                 };
                 match result {
                     Ok(()) => {
                         removed.push(item.clone());
                         break;
                     }
-                    Err(reason) if attempt < self.settings.step_retries => {
+                    Err((reason, true)) if attempt < self.settings.step_retries => {
                         attempt += 1;
                         tracing::warn!(item = ?item, reason = %reason, "cleanup failed, retrying");
                         self.ports
@@ -214,7 +221,7 @@ impl Acmeport {
                             .sleep(self.settings.retry_backoff * attempt)
                             .await;
                     }
-                    Err(reason) => {
+                    Err((reason, _)) => {
                         tracing::error!(item = ?item, reason = %reason, "cleanup failed; remove it by hand");
                         break;
                     }
@@ -274,18 +281,19 @@ impl Acmeport {
                 let mut material = Vec::with_capacity(challenges.len());
                 for challenge in &challenges {
                     let item = match kind {
-                        ChallengeKind::Dns01 => Published::Dns {
-                            provider: order.spec.provider.clone().ok_or_else(|| {
+                        ChallengeKind::Dns01 => {
+                            let provider = order.spec.provider.clone().ok_or_else(|| {
                                 StepError::Fatal("DNS-01 order without a provider".into())
-                            })?,
-                            record: TxtRecord {
-                                name: format!(
-                                    "_acme-challenge.{}",
-                                    challenge.identifier.trim_start_matches("*.")
-                                ),
-                                value: challenge.dns_value.clone(),
-                            },
-                        },
+                            })?;
+                            let base = challenge.identifier.trim_start_matches("*.");
+                            Published::Dns {
+                                record: TxtRecord {
+                                    name: self.record_name(&provider, base).await?,
+                                    value: challenge.dns_value.clone(),
+                                },
+                                provider,
+                            }
+                        }
                         ChallengeKind::Http01 => Published::Http {
                             token: challenge.token.clone(),
                         },
@@ -392,8 +400,12 @@ impl Acmeport {
             .published
             .iter()
             .filter_map(|p| match p {
-                Published::Dns { record, .. } => Some(record.clone()),
-                Published::Http { .. } => None,
+                Published::Dns { record, provider }
+                    if self.ports.dns.checks_propagation(provider) =>
+                {
+                    Some(record.clone())
+                }
+                Published::Dns { .. } | Published::Http { .. } => None,
             })
             .collect();
         let settings = &self.settings.propagation;
@@ -436,6 +448,28 @@ impl Acmeport {
                 .clock
                 .sleep(settings.interval.max(Duration::from_millis(10)))
                 .await;
+        }
+    }
+}
+
+impl Acmeport {
+    /// Where the TXT record for `base` goes: `_acme-challenge.<base>`, or the target of its
+    /// CNAME (delegated validation). Without the propagation check (a provider whose DNS
+    /// cannot be queried) the name is used as it is.
+    async fn record_name(&self, provider: &ProviderName, base: &str) -> Result<String, StepError> {
+        let name = format!("_acme-challenge.{base}");
+        if !self.settings.propagation.enabled || !self.ports.dns.checks_propagation(provider) {
+            return Ok(name);
+        }
+        match self.ports.propagation.delegated_name(&name).await {
+            Ok(target) => {
+                if target != name {
+                    tracing::info!(from = %name, to = %target, "challenge name is delegated by CNAME");
+                }
+                Ok(target)
+            }
+            Err(e @ PropagationError::NoNameservers(_)) => Err(StepError::Fatal(e.to_string())),
+            Err(e) => Err(StepError::Transient(error_chain(&e))),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! each started per test on free loopback ports, the service wired to real adapters, and
 //! checks on issued chains.
 
+pub mod app;
 pub mod bind;
+pub mod cloudflare;
 pub mod moto;
 pub mod pebble;
 pub mod postgres;

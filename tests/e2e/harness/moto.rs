@@ -17,12 +17,41 @@ pub const REGION: &str = "us-east-1";
 pub struct Moto {
     child: Child,
     port: u16,
+    /// Where moto's recorder appends every request, when recording.
+    recording: Option<tempfile::TempDir>,
+}
+
+/// One change of a `ChangeResourceRecordSets` call, as moto received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordChange {
+    /// `UPSERT`, `CREATE` or `DELETE`.
+    pub action: String,
+    /// The record set's name, as sent.
+    pub name: String,
+    /// The values, as sent (quoted).
+    pub values: Vec<String>,
 }
 
 impl Moto {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::spawn(None).await
+    }
+
+    /// Starts moto with its request recorder on, so [`Self::changes`] can tell which
+    /// record changes this server received (moto keeps no history of record sets).
+    pub async fn start_recording() -> anyhow::Result<Self> {
+        Self::spawn(Some(tempfile::tempdir().context("recording directory")?)).await
+    }
+
+    async fn spawn(recording: Option<tempfile::TempDir>) -> anyhow::Result<Self> {
         let port = free_port();
-        let mut child = Command::new("moto_server")
+        let mut command = Command::new("moto_server");
+        if let Some(dir) = &recording {
+            command
+                .env("MOTO_ENABLE_RECORDING", "True")
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("requests.jsonl"));
+        }
+        let mut child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -39,7 +68,11 @@ impl Moto {
                 .await
                 .is_ok()
             {
-                return Ok(Self { child, port });
+                return Ok(Self {
+                    child,
+                    port,
+                    recording,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -105,6 +138,101 @@ impl Moto {
         values.sort();
         values
     }
+}
+
+impl Moto {
+    /// The TXT record sets of the zone, as (name, values), sorted by name.
+    pub async fn txt_sets(&self, zone_id: &str) -> Vec<(String, Vec<String>)> {
+        let answer = self
+            .client()
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .send()
+            .await
+            .expect("ListResourceRecordSets at moto");
+        let mut sets: Vec<(String, Vec<String>)> = answer
+            .resource_record_sets()
+            .iter()
+            .filter(|set| set.r#type().as_str() == "TXT")
+            .map(|set| {
+                let values = set
+                    .resource_records()
+                    .iter()
+                    .map(|r| r.value().to_owned())
+                    .collect();
+                (set.name().to_owned(), values)
+            })
+            .collect();
+        sets.sort();
+        sets
+    }
+
+    /// Every record change this server received through `ChangeResourceRecordSets`, in
+    /// order. Needs [`Self::start_recording`].
+    pub fn changes(&self) -> Vec<RecordChange> {
+        use base64::Engine as _;
+        let dir = self
+            .recording
+            .as_ref()
+            .expect("changes() needs a Moto started with start_recording()");
+        let log = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap_or_default();
+        let mut changes = Vec::new();
+        for line in log.lines().filter(|l| !l.trim().is_empty()) {
+            let entry: serde_json::Value =
+                serde_json::from_str(line).expect("moto's recording is JSON lines");
+            let url = entry["url"].as_str().unwrap_or_default();
+            let path = url.split('?').next().unwrap_or_default();
+            if entry["method"] != "POST" || !path.trim_end_matches('/').ends_with("/rrset") {
+                continue;
+            }
+            let body = entry["body"].as_str().unwrap_or_default();
+            let body = if entry["body_encoded"] == true {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .expect("recorded body is base64");
+                String::from_utf8(bytes).expect("a change batch is UTF-8 XML")
+            } else {
+                body.to_owned()
+            };
+            changes.extend(parse_changes(&body));
+        }
+        changes
+    }
+}
+
+/// The `<Change>` elements of a `ChangeResourceRecordSetsRequest` body. The body is the
+/// SDK's own simple XML, so plain scanning suffices and keeps an XML parser out of the
+/// test crate.
+fn parse_changes(xml: &str) -> Vec<RecordChange> {
+    fn texts<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut found = Vec::new();
+        let mut rest = xml;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start + open.len()..];
+            let Some(end) = after.find(&close) else { break };
+            found.push(&after[..end]);
+            rest = &after[end + close.len()..];
+        }
+        found
+    }
+    let unescape = |s: &str| s.replace("&quot;", "\"").replace("&amp;", "&");
+    texts(xml, "Change")
+        .into_iter()
+        .map(|change| RecordChange {
+            action: texts(change, "Action")
+                .first()
+                .copied()
+                .unwrap_or_default()
+                .to_owned(),
+            name: texts(change, "Name")
+                .first()
+                .copied()
+                .unwrap_or_default()
+                .to_owned(),
+            values: texts(change, "Value").into_iter().map(unescape).collect(),
+        })
+        .collect()
 }
 
 impl Drop for Moto {

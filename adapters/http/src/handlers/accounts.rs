@@ -1,13 +1,13 @@
 //! ACME accounts.
 
-use crate::dto::{AccountResponse, CreatedResponse, Keyed, RegisterAccountRequest, StatusResponse};
+use crate::dto::{AccountResponse, CreatedResponse, RegisterAccountRequest, StatusResponse};
 use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
 use acmeport_domain::service::Outcome;
 use acmeport_domain::{AccountId, Page, User};
-use warp::http::{header, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 /// Registers an ACME account, or returns the caller's account for the same email and
@@ -83,23 +83,13 @@ pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiEr
 )]
 pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, ApiError> {
     let listing = api.service().list_accounts(&user, page).await?;
-    let last = listing.items.last().map(|a| a.id.get());
-    let body = Keyed(
-        listing
-            .items
-            .iter()
-            .map(|a| (a.id.get(), AccountResponse::from(a)))
-            .collect(),
-    );
-    let response = reply::json(StatusCode::OK, &body);
-    Ok(match last {
-        Some(last) if listing.has_more => reply::with_header(
-            response,
-            header::LINK,
-            &pagination::next_link(api.public_url(), "/api/acme", page, last),
-        ),
-        _ => response,
-    })
+    Ok(pagination::keyed_response(
+        api.public_url(),
+        "/api/acme",
+        page,
+        &listing,
+        |a| (a.id.get(), AccountResponse::from(a)),
+    ))
 }
 
 /// Revokes the account's valid certificates, deactivates it at the ACME server and

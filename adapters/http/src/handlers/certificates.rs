@@ -1,12 +1,12 @@
 //! Certificates.
 
-use crate::dto::{CertificateResponse, CertificateSummary, Keyed, StatusResponse};
+use crate::dto::{CertificateResponse, CertificateSummary, StatusResponse};
 use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
 use acmeport_domain::{CertificateId, Page, RevocationReason, User};
-use warp::http::{header, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 /// One of the caller's certificates, with its private key when the service holds it.
@@ -48,23 +48,13 @@ pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiEr
 )]
 pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, ApiError> {
     let listing = api.service().list_certificates(&user, page).await?;
-    let last = listing.items.last().map(|c| c.id.get());
-    let body = Keyed(
-        listing
-            .items
-            .iter()
-            .map(|c| (c.id.get(), CertificateSummary::from(c)))
-            .collect(),
-    );
-    let response = reply::json(StatusCode::OK, &body);
-    Ok(match last {
-        Some(last) if listing.has_more => reply::with_header(
-            response,
-            header::LINK,
-            &pagination::next_link(api.public_url(), "/api/certificate", page, last),
-        ),
-        _ => response,
-    })
+    Ok(pagination::keyed_response(
+        api.public_url(),
+        "/api/certificate",
+        page,
+        &listing,
+        |c| (c.id.get(), CertificateSummary::from(c)),
+    ))
 }
 
 /// Revokes the certificate at the ACME server.

@@ -1,13 +1,13 @@
 //! Orders (`seed/orders.md`).
 
-use crate::dto::{CreateOrderRequest, CreatedResponse, Keyed, OrderResponse, StatusResponse};
+use crate::dto::{CreateOrderRequest, CreatedResponse, OrderResponse, StatusResponse};
 use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
 use acmeport_domain::service::Outcome;
 use acmeport_domain::{OrderId, Page, User};
-use warp::http::{header, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 /// Creates an order, worked in the background; or returns the existing same order
@@ -88,23 +88,13 @@ pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiEr
 )]
 pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, ApiError> {
     let listing = api.service().list_orders(&user, page).await?;
-    let last = listing.items.last().map(|o| o.id.get());
-    let body = Keyed(
-        listing
-            .items
-            .iter()
-            .map(|o| (o.id.get(), OrderResponse::from(o)))
-            .collect(),
-    );
-    let response = reply::json(StatusCode::OK, &body);
-    Ok(match last {
-        Some(last) if listing.has_more => reply::with_header(
-            response,
-            header::LINK,
-            &pagination::next_link(api.public_url(), "/api/order", page, last),
-        ),
-        _ => response,
-    })
+    Ok(pagination::keyed_response(
+        api.public_url(),
+        "/api/order",
+        page,
+        &listing,
+        |o| (o.id.get(), OrderResponse::from(o)),
+    ))
 }
 
 /// `COPY`: orders a new certificate for the order (a reissue). The earlier certificate
