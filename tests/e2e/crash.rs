@@ -16,7 +16,7 @@ use crate::harness::bind::{Bind, KEY_NAME};
 use crate::harness::pebble::{free_tcp_port, Pebble, PebbleOptions};
 use crate::harness::postgres::TestDatabase;
 use crate::harness::service::{self, worker_pid, ApiClient, ServeProcess};
-use crate::harness::{init, served_tokens};
+use crate::harness::{init, served_tokens, verify_chain};
 use acmeport_domain::ports::OrderRepo as _;
 use acmeport_domain::{OrderId, OrderStep};
 use acmeport_store::{KeyCipher, OrderEvent, Store};
@@ -314,6 +314,30 @@ fn assert_all_valid(orders: &BTreeMap<i64, Value>, processes: &[&ServeProcess]) 
     }
 }
 
+/// Each order's certificate, as the API serves it, belongs to the order and verifies up
+/// to Pebble's root for the order's names.
+async fn assert_certificates(
+    api: &ApiClient,
+    peers: &Peers,
+    orders: &BTreeMap<i64, Value>,
+    names: &BTreeMap<i64, Vec<String>>,
+) {
+    let root = peers.pebble.root_pem().await;
+    for (id, order) in orders {
+        let cert_id = order["resolved_cert_id"].as_i64().expect("checked valid");
+        let (status, certificate) = api.get(&format!("/api/certificate/{cert_id}")).await;
+        assert_eq!(status, 200, "GET /api/certificate/{cert_id}: {certificate}");
+        assert_eq!(
+            certificate["order_id"].as_i64(),
+            Some(*id),
+            "certificate {cert_id} should belong to order {id}"
+        );
+        assert_eq!(certificate["status"], "valid", "certificate {cert_id}");
+        let fullchain = certificate["fullchain"].as_str().expect("a full chain");
+        verify_chain(fullchain, &root, &names[id]);
+    }
+}
+
 /// The database as the instances see it, read directly (no instance code in between).
 struct Db {
     store: Store,
@@ -604,8 +628,9 @@ async fn orders_survive_kill_9_and_finish_after_restart() {
         .map(|r| r.id)
         .collect();
     assert!(
-        !half_done.is_empty(),
-        "the kill should leave half-done orders; at the kill: {at_kill:#?}"
+        !half_done.is_empty() && !done_before.is_empty() && half_done.len() + untouched >= 2,
+        "the kill should leave valid, half-done and other pending orders; at the kill: \
+         {at_kill:#?}"
     );
     let mut urls_at_kill = BTreeMap::new();
     for row in &half_done {
@@ -630,6 +655,7 @@ async fn orders_survive_kill_9_and_finish_after_restart() {
     let orders = wait_finished(&api, &ids, &[&second]).await;
     let finished_after_kill = killed_at.elapsed();
     assert_all_valid(&orders, &[&second]);
+    assert_certificates(&api, &peers, &orders, &names).await;
 
     db.assert_one_certificate_each_and_no_token(&ids).await;
     peers.assert_no_txt_left(&names).await;
@@ -740,6 +766,7 @@ async fn two_instances_share_one_postgres_and_take_over_after_a_kill() {
     let orders = wait_finished(&api_a, &ids, &[&a, &b]).await;
     let phase1 = phase1_started.elapsed();
     assert_all_valid(&orders, &[&a, &b]);
+    assert_certificates(&api_a, &peers, &orders, &names).await;
     db.assert_one_certificate_each_and_no_token(&ids).await;
     peers.assert_no_txt_left(&names).await;
     let histories = check_histories(&db, &ids).await;
@@ -839,6 +866,7 @@ async fn two_instances_share_one_postgres_and_take_over_after_a_kill() {
     let finished_after_kill = killed_at.elapsed();
     let phase2 = phase2_started.elapsed();
     assert_all_valid(&orders2, &[&a]);
+    assert_certificates(&api_a, &peers, &orders2, &names2).await;
     db.assert_one_certificate_each_and_no_token(&ids2).await;
     peers.assert_no_txt_left(&names2).await;
     let histories2 = check_histories(&db, &ids2).await;
@@ -899,4 +927,45 @@ async fn two_instances_share_one_postgres_and_take_over_after_a_kill() {
         seconds(phase2),
         seconds(test_started.elapsed()),
     );
+}
+
+/// The history check itself must be able to fail: interleaved workers, a takeover inside
+/// the lease, and a step going back are caught; a takeover after the lease is accepted.
+#[test]
+fn the_history_check_catches_two_workers_at_once() {
+    let start = OffsetDateTime::now_utc();
+    let event = |step, worker: &str, after_ms: i64| OrderEvent {
+        attempt: 1,
+        step,
+        status: acmeport_domain::OrderStatus::Pending,
+        worker: worker.to_owned(),
+        at: start + time::Duration::milliseconds(after_ms),
+    };
+    let takeover_after_lease = [
+        event(OrderStep::KeyReady, "h:1:0", 0),
+        event(OrderStep::Placed, "h:1:0", 100),
+        event(OrderStep::ChallengesPublished, "h:2:0", 3_400),
+    ];
+    let takeovers = check_history(1, &takeover_after_lease).expect("a takeover after the lease");
+    assert_eq!(takeovers.len(), 1, "one change of owner: {takeovers:?}");
+
+    let interleaved = [
+        event(OrderStep::KeyReady, "h:1:0", 0),
+        event(OrderStep::Placed, "h:2:0", 300),
+        event(OrderStep::ChallengesPublished, "h:1:0", 600),
+    ];
+    let error = check_history(2, &interleaved).expect_err("two workers at once");
+    assert!(error.contains("within its 3 s lease"), "{error}");
+
+    let backwards = [
+        event(OrderStep::Placed, "h:1:0", 0),
+        event(OrderStep::KeyReady, "h:1:0", 100),
+    ];
+    let error = check_history(3, &backwards).expect_err("a step went back");
+    assert!(
+        error.contains("went back from placed to key_ready"),
+        "{error}"
+    );
+
+    assert!(check_history(4, &[]).is_err(), "an order without history");
 }
