@@ -3,16 +3,14 @@
 //! trust configuration, and the HTTP-01 responder on a real listener.
 
 use crate::harness::pebble::{Pebble, PebbleOptions};
-use crate::harness::{init, verify_chain, ChallengeResponder, HttpStack};
+use crate::harness::{init, sqlite_store, verify_chain, ChallengeResponder, HttpStack};
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
 use acmeport_domain::ports::{AcmeClient, AcmeError, ChallengeTokenStore, CsrFactory};
-use acmeport_domain::testing::MemoryStore;
 use acmeport_domain::{
     ChallengeKind, CsrSubject, Email, ExternalAccountBinding, Identifiers, KeySpec, Password,
     PrivateKeyPem,
 };
 use base64::Engine;
-use std::sync::Arc;
 
 fn names(list: &[&str]) -> Identifiers {
     Identifiers::parse(list).expect("valid names")
@@ -25,7 +23,7 @@ fn email() -> Email {
 #[tokio::test]
 async fn challenge_responder_answers_known_tokens_only() {
     init();
-    let store = Arc::new(MemoryStore::new());
+    let (store, _data) = sqlite_store().await;
     store
         .put("known-token_1", "known-token_1.thumbprint")
         .await

@@ -4,11 +4,11 @@
 
 use crate::harness::bind::{Bind, KEY_NAME};
 use crate::harness::pebble::{free_tcp_port, Pebble, PebbleOptions};
-use crate::harness::{init, sqlite_store, verify_chain, SystemClock};
+use crate::harness::{cheap_hasher, init, sqlite_store, verify_chain, SystemClock};
 use acmeport_acme::InstantAcmeClient;
+use acmeport_auth::HmacTokenSigner;
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckerSettings};
 use acmeport_domain::service::PropagationSettings;
-use acmeport_domain::testing::{FakeSigner, PlainHasher};
 use acmeport_domain::{
     AcmeAccount, Acmeport, ChallengeKind, CreateOrder, CsrSubject, DnsProviders, Email,
     Identifiers, Order, OrderId, OrderStatus, Password, Ports, ProviderName, RegisterAccount,
@@ -79,8 +79,8 @@ impl DnsStack {
                 HickoryPropagationChecker::new(checker).expect("propagation checker"),
             ),
             clock: Arc::new(SystemClock),
-            hasher: Arc::new(PlainHasher),
-            signer: Arc::new(FakeSigner),
+            hasher: Arc::new(cheap_hasher()),
+            signer: Arc::new(HmacTokenSigner::generate()),
         };
         let settings = Settings {
             default_directory: pebble.directory.clone(),

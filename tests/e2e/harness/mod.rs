@@ -31,15 +31,15 @@ pub fn init_crypto() {
 }
 
 use acmeport_acme::InstantAcmeClient;
-use acmeport_domain::ports::{ChallengeTokenStore, Clock};
-use acmeport_domain::testing::{FakePropagation, FakeSigner, PlainHasher};
+use acmeport_auth::{Argon2Hasher, Argon2Params, HmacTokenSigner};
+use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckerSettings};
+use acmeport_domain::ports::ChallengeTokenStore;
 use acmeport_domain::{
     AcmeAccount, Acmeport, Certificate, CsrSubject, DnsProviders, Email, Order, OrderId,
     OrderStatus, Password, Ports, RegisterAccount, Settings, User, Username, WorkerId,
 };
 use acmeport_keys::RcgenCsrFactory;
 use acmeport_store::{KeyCipher, MasterKey, Store};
-use async_trait::async_trait;
 use pebble::{ChallTestSrv, Pebble, PebbleOptions};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
@@ -64,19 +64,7 @@ pub fn init() {
     }
 }
 
-/// Wall-clock time and real sleeps, as in production.
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::now_utc()
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
+pub use acmeport_auth::SystemClock;
 
 /// The HTTP-01 responder on a loopback listener, stopped on drop.
 pub struct ChallengeResponder {
@@ -157,10 +145,14 @@ impl HttpStack {
             csr: Arc::new(keys),
             inspector: Arc::new(keys),
             dns: DnsProviders::new(),
-            propagation: Arc::new(FakePropagation::default()),
+            // HTTP-01 needs no propagation check; the checker asks the mock DNS all the same.
+            propagation: Arc::new(
+                HickoryPropagationChecker::new(CheckerSettings::new(vec![dns.dns]))
+                    .expect("propagation checker"),
+            ),
             clock: Arc::new(SystemClock),
-            hasher: Arc::new(PlainHasher),
-            signer: Arc::new(FakeSigner),
+            hasher: Arc::new(cheap_hasher()),
+            signer: Arc::new(HmacTokenSigner::generate()),
         };
         let settings = Settings {
             default_directory: pebble.directory.clone(),
@@ -346,4 +338,14 @@ pub async fn served_tokens(store: &Store) -> Vec<String> {
     .into_iter()
     .map(|row| row.try_get::<String>("", "token").expect("token is text"))
     .collect()
+}
+
+/// The real Argon2id hasher at its lowest cost: these tests are not about password cost.
+pub fn cheap_hasher() -> Argon2Hasher {
+    Argon2Hasher::new(Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .expect("valid Argon2 parameters")
 }
