@@ -165,13 +165,20 @@ impl Default for Settings {
 pub struct Acmeport {
     ports: Ports,
     settings: Settings,
+    /// A hash to verify against when the user is unknown, so that a login for an unknown
+    /// name costs as much as one with a wrong password (no username probing by timing).
+    decoy_hash: Arc<std::sync::Mutex<Option<crate::models::PasswordHash>>>,
 }
 
 impl Acmeport {
     /// Builds the service.
     #[must_use]
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self { ports, settings }
+        Self {
+            ports,
+            settings,
+            decoy_hash: Arc::default(),
+        }
     }
 
     /// The settings in force.

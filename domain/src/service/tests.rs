@@ -905,6 +905,28 @@ async fn wrong_password_and_unknown_user_fail_alike() {
 }
 
 #[tokio::test]
+async fn an_unknown_user_costs_a_password_verification_too() {
+    use crate::ports::MockPasswordHasher;
+    let kit = Kit::new();
+    let mut hasher = MockPasswordHasher::new();
+    hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("decoy")));
+    hasher.expect_verify().times(2).returning(|_, _| false);
+    let mut ports = kit.service.ports().clone();
+    ports.hasher = Arc::new(hasher);
+    let service = Acmeport::new(ports, Settings::default());
+    for _ in 0..2 {
+        let err = service
+            .authenticate("mallory", &Password::new("guess"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::InvalidCredentials));
+    }
+}
+
+#[tokio::test]
 async fn tokens_work_until_they_expire() {
     let kit = Kit::new();
     let u = user(&kit, "alice").await;

@@ -89,6 +89,7 @@ impl Acmeport {
             return Err(AuthError::InvalidCredentials);
         };
         let Some(user) = self.ports.users.by_username(&username).await? else {
+            self.spend_a_verification(password).await;
             tracing::info!(user.name = %username, "login failed: unknown user");
             return Err(AuthError::InvalidCredentials);
         };
@@ -103,6 +104,34 @@ impl Acmeport {
             tracing::info!(user.name = %username, "login failed: wrong password");
             Err(AuthError::InvalidCredentials)
         }
+    }
+
+    /// Verifies `password` against a decoy hash (made once), as long as a real check takes.
+    async fn spend_a_verification(&self, password: &Password) {
+        let cached = self
+            .decoy_hash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let decoy = match cached {
+            Some(hash) => hash,
+            None => match self
+                .ports
+                .hasher
+                .hash(&Password::new("acmeport decoy password"))
+                .await
+            {
+                Ok(hash) => {
+                    *self
+                        .decoy_hash
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hash.clone());
+                    hash
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = self.ports.hasher.verify(password, &decoy).await;
     }
 
     /// Checks an API token: signature, expiry, and that its user still exists.
