@@ -310,6 +310,28 @@ impl ServeProcess {
         );
     }
 
+    /// `kill -TERM` and wait up to `within` for the process to exit; its exit status.
+    pub async fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the process") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {within:?} of SIGTERM; its log:\n{}",
+                self.name,
+                self.log_tail(LOG_TAIL)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The last `lines` lines of its log, readable.
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
