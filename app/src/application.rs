@@ -82,8 +82,13 @@ impl Application {
         };
         let public_url = config.public_url(bound)?;
         let new_work = Arc::new(Notify::new());
+        let signal = new_work.clone();
+        let service = wired
+            .service
+            .clone()
+            .with_work_signal(Arc::new(move || signal.notify_one()));
         let api = Api::new(
-            wired.service.clone(),
+            service.clone(),
             wired.readiness,
             HttpConfig {
                 public_url: public_url.clone(),
@@ -93,7 +98,7 @@ impl Application {
         .with_new_work(new_work.clone());
         let (stop, _) = watch::channel(false);
         Ok(Self {
-            service: wired.service,
+            service,
             api,
             public_url,
             api_listener,

@@ -215,8 +215,8 @@ pub trait OrderRepo: Send + Sync {
     /// [`RepoError::Backend`].
     async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError>;
 
-    /// The earliest `due_at` of any order, leased or not (a worker with nothing to do
-    /// sleeps until then).
+    /// The earliest time an order can be claimed: its `due_at`, or for a leased order the
+    /// later of that and its lease's end (a worker with nothing to do sleeps until then).
     ///
     /// # Errors
     ///

@@ -435,7 +435,10 @@ impl OrderRepo for MemoryStore {
         Ok(lock(&self.state)
             .orders
             .values()
-            .filter_map(|(o, _, _)| o.due_at())
+            .filter_map(|(o, owner, until)| {
+                o.due_at()
+                    .map(|due| if owner.is_some() { due.max(*until) } else { due })
+            })
             .min())
     }
 

@@ -144,6 +144,7 @@ fn spec(names: &[&str]) -> OrderSpec {
         key_spec: KeySpec::default(),
         csr: None,
         key: None,
+        auto_renew: true,
     }
 }
 
@@ -381,6 +382,7 @@ async fn orders(store: &Store) {
             "-----BEGIN CERTIFICATE REQUEST-----\nup\n-----END CERTIFICATE REQUEST-----\n".into(),
         ),
         key: Some(upload_key.clone()),
+        auto_renew: false,
     };
     let mut full = order_with(store, &acct, full_spec.clone()).await;
     assert_eq!(full.spec, full_spec, "insert keeps the whole spec");
@@ -443,7 +445,7 @@ async fn orders(store: &Store) {
     full.answered().expect("answered");
     full.finalized().expect("finalized");
     full.completed(CertificateId::new(77)).expect("completed");
-    full.reissue().expect("reissue");
+    full.reissue(OffsetDateTime::now_utc()).expect("reissue");
     full.updated_at = at(30);
     OrderRepo::save(store, &full, None, at(0))
         .await

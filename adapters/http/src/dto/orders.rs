@@ -125,6 +125,7 @@ impl CreateOrderRequest {
             csr,
             key,
             reissue: self.reissue.unwrap_or(false),
+            auto_renew: true,
         })
     }
 }
