@@ -9,8 +9,8 @@ use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, Cloud
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
 use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
 use acmeport_domain::service::{DnsProviders, Ports, Settings};
-use acmeport_domain::Backoff;
 use acmeport_domain::Acmeport;
+use acmeport_domain::Backoff;
 use acmeport_domain::ProviderName;
 use acmeport_http::{NotReady, Readiness};
 use acmeport_keys::RcgenCsrFactory;

@@ -11,11 +11,10 @@ use crate::models::{
     Username, WorkerId,
 };
 use crate::ports::{
-    AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo, ChallengeTokenStore,
-    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError, OrderRepo, PasswordHasher,
-    PropagationChecker, PropagationError, RegisteredAccount, RenewalInfo, RepoError, TokenClaims,
-    TokenSigner,
-    UserRepo,
+    AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo,
+    ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError,
+    OrderRepo, PasswordHasher, PropagationChecker, PropagationError, RegisteredAccount,
+    RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};
@@ -415,7 +414,11 @@ impl OrderRepo for MemoryStore {
             .iter()
             .filter(|(_, row)| due(row))
             .min_by_key(|(id, (o, _, _))| {
-                (served.get(&o.user_id.get()).copied().unwrap_or(0), o.due_at(), **id)
+                (
+                    served.get(&o.user_id.get()).copied().unwrap_or(0),
+                    o.due_at(),
+                    **id,
+                )
             })
             .map(|(id, _)| *id);
         let Some(id) = pick else {
@@ -436,8 +439,13 @@ impl OrderRepo for MemoryStore {
             .orders
             .values()
             .filter_map(|(o, owner, until)| {
-                o.due_at()
-                    .map(|due| if owner.is_some() { due.max(*until) } else { due })
+                o.due_at().map(|due| {
+                    if owner.is_some() {
+                        due.max(*until)
+                    } else {
+                        due
+                    }
+                })
             })
             .min())
     }

@@ -5,7 +5,9 @@
 use crate::harness::pebble::{Pebble, PebbleOptions};
 use crate::harness::{init, sqlite_store, verify_chain, ChallengeResponder, HttpStack};
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
-use acmeport_domain::ports::{AcmeClient, AcmeError, AcmeProgress, ChallengeTokenStore, CsrFactory};
+use acmeport_domain::ports::{
+    AcmeClient, AcmeError, AcmeProgress, ChallengeTokenStore, CsrFactory,
+};
 use acmeport_domain::{
     ChallengeKind, CsrSubject, Email, ExternalAccountBinding, Identifiers, KeySpec, Password,
     PrivateKeyPem,
@@ -83,7 +85,11 @@ async fn resumed_operations_do_not_repeat_work() {
     let account = stack.account("resume@example.com").await;
     let creds = &account.credentials;
     let ids = names(&["resume.example.com", "www.resume.example.com"]);
-    let url = stack.acme.place_order(creds, &ids, None).await.expect("order");
+    let url = stack
+        .acme
+        .place_order(creds, &ids, None)
+        .await
+        .expect("order");
 
     let challenges = stack
         .acme
@@ -344,7 +350,11 @@ async fn wildcard_challenges_keep_the_wildcard_name() {
     let creds = &account.credentials;
     let url = stack
         .acme
-        .place_order(creds, &names(&["*.wild.example.com", "wild.example.com"]), None)
+        .place_order(
+            creds,
+            &names(&["*.wild.example.com", "wild.example.com"]),
+            None,
+        )
         .await
         .expect("order");
     let challenges = stack

@@ -269,7 +269,11 @@ async fn revocation_and_account_deactivation_reach_pebble() {
     }
     // Pebble itself refuses the deactivated account.
     let names = Identifiers::parse(&["third.example.com"]).expect("valid");
-    match stack.acme.place_order(&account.credentials, &names, None).await {
+    match stack
+        .acme
+        .place_order(&account.credentials, &names, None)
+        .await
+    {
         Err(AcmeError::Rejected(reason)) => assert!(
             reason.starts_with("unauthorized"),
             "Pebble's refusal should read as unauthorized, got: {reason}"

@@ -438,7 +438,9 @@ impl AcmeClient for InstantAcmeClient {
         let der = CertificateDer::from_pem_slice(leaf_pem.as_bytes())
             .map_err(|e| AcmeError::Rejected(format!("unreadable certificate: {e}")))?;
         let id = CertificateIdentifier::try_from(&der)
-            .map_err(|e| AcmeError::Rejected(format!("no ARI identifier for the certificate: {e}")))?
+            .map_err(|e| {
+                AcmeError::Rejected(format!("no ARI identifier for the certificate: {e}"))
+            })?
             .into_owned();
         let id = &id;
         let answer = self

@@ -4,11 +4,11 @@
 //! shapes. Renaming a field here changes the on-disk format: add a migration instead.
 
 use crate::error::Corrupt;
+use crate::{from_micros, unix_micros};
 use acmeport_domain::{
     CountryCode, CsrSubject, Identifiers, Progress, ProviderName, Published, RenewalPlan,
     RenewalReason, SubjectField, TxtRecord,
 };
-use crate::{from_micros, unix_micros};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -48,7 +48,10 @@ impl Store {
     /// The users with due orders (with their earliest due time), the one served least
     /// recently by this store first, then the earliest due.
     fn fair_turns(&self, candidates: Vec<(i64, Option<i64>)>) -> Vec<i64> {
-        let turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ranked: Vec<(u64, i64, i64)> = candidates
             .into_iter()
             .map(|(user, due)| {
@@ -61,7 +64,10 @@ impl Store {
     }
 
     fn served(&self, user: i64) {
-        let mut turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         turns.counter += 1;
         let turn = turns.counter;
         turns.last.insert(user, turn);

@@ -785,7 +785,10 @@ mod tests {
     #[test]
     fn reissue_restarts_but_keeps_the_certificate() {
         let mut o = order();
-        assert!(o.reissue(datetime!(2026-01-02 0:00 UTC)).is_err(), "a pending order cannot be reissued");
+        assert!(
+            o.reissue(datetime!(2026-01-02 0:00 UTC)).is_err(),
+            "a pending order cannot be reissued"
+        );
         o.key_ready(None, "c".into()).unwrap();
         o.placed("u".into()).unwrap();
         o.published().unwrap();

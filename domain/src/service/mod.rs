@@ -12,7 +12,6 @@ pub use errors::*;
 pub use orders::CreateOrder;
 pub use workflow::WorkOutcome;
 
-
 use crate::models::{Backoff, CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
     AccountRepo, AcmeClient, CertificateInspector, CertificateRepo, ChallengeTokenStore, Clock,

@@ -489,7 +489,11 @@ async fn a_ca_that_never_finishes_fails_the_order_after_its_timeout() {
     kit.acme.slow("answer", u32::MAX);
     let done = work(&kit).await;
     assert_eq!(done.status(), OrderStatus::Invalid);
-    assert!(done.error().unwrap().contains("timed out"), "{:?}", done.error());
+    assert!(
+        done.error().unwrap().contains("timed out"),
+        "{:?}",
+        done.error()
+    );
     assert!(kit.dns.records().is_empty(), "records are cleaned up");
 }
 
@@ -1167,7 +1171,12 @@ async fn a_certificate_is_renewed_when_a_third_of_its_lifetime_is_left() {
     kit.clock.advance(Duration::from_secs(1));
     kit.acme.issue_as(kit.clock.now(), 90 * DAY);
     let renewed = work(&kit).await;
-    assert_eq!(renewed.status(), OrderStatus::Valid, "{:?}", renewed.error());
+    assert_eq!(
+        renewed.status(),
+        OrderStatus::Valid,
+        "{:?}",
+        renewed.error()
+    );
     assert_eq!(renewed.state().attempt, 2);
     assert_ne!(renewed.resolved_cert_id, order.resolved_cert_id);
     let certificates = kit.store.certificates();
@@ -1238,7 +1247,9 @@ async fn the_ca_renewal_window_decides_and_replaces_is_sent() {
     assert_eq!(replaces.len(), 2);
     assert_eq!(replaces[0], None, "a first issuance replaces nothing");
     assert!(
-        replaces[1].as_deref().is_some_and(|r| r.starts_with("ari.")),
+        replaces[1]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("ari.")),
         "{replaces:?}"
     );
 }
@@ -1248,8 +1259,10 @@ async fn a_failed_renewal_keeps_the_certificate_and_backs_off() {
     let kit = Kit::with_settings(without_ari());
     let (_, order) = issued(&kit).await;
     kit.clock.advance(60 * DAY);
-    kit.acme
-        .reject("place_order", "urn:ietf:params:acme:error:rejectedIdentifier: no");
+    kit.acme.reject(
+        "place_order",
+        "urn:ietf:params:acme:error:rejectedIdentifier: no",
+    );
     let failed = work(&kit).await;
     assert_eq!(failed.status(), OrderStatus::Valid);
     assert_eq!(failed.resolved_cert_id, order.resolved_cert_id);
@@ -1260,7 +1273,10 @@ async fn a_failed_renewal_keeps_the_certificate_and_backs_off() {
         .renewal_error
         .as_deref()
         .is_some_and(|e| e.contains("rejectedIdentifier")));
-    assert_eq!(failed.due_at(), Some(kit.clock.now() + Duration::from_secs(60)));
+    assert_eq!(
+        failed.due_at(),
+        Some(kit.clock.now() + Duration::from_secs(60))
+    );
 
     kit.clock.advance(Duration::from_secs(60));
     let again = work(&kit).await;
@@ -1284,7 +1300,11 @@ async fn revoked_certificates_and_orders_without_auto_renew_are_never_renewed() 
     let kit = Kit::with_settings(without_ari());
     let (u, order) = issued(&kit).await;
     kit.service
-        .revoke_certificate(&u, order.resolved_cert_id.unwrap(), RevocationReason::Unspecified)
+        .revoke_certificate(
+            &u,
+            order.resolved_cert_id.unwrap(),
+            RevocationReason::Unspecified,
+        )
         .await
         .unwrap();
     assert_eq!(order_of(&kit, order.id).due_at(), None);
@@ -1346,7 +1366,10 @@ async fn workers_serve_users_in_turn() {
     let first = kit.service.work_one(&worker()).await.unwrap().unwrap();
     let second = kit.service.work_one(&worker()).await.unwrap().unwrap();
     assert_ne!(first, b_order.id, "alice's first order came first");
-    assert_eq!(second, b_order.id, "bob's one order is next, before alice's other 19");
+    assert_eq!(
+        second, b_order.id,
+        "bob's one order is next, before alice's other 19"
+    );
 }
 
 #[tokio::test]

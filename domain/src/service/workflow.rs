@@ -15,7 +15,7 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AcmeAccount, AccountStatus, Certificate, CertificateStatus, ChallengeKind, NewCertificate,
+    AccountStatus, AcmeAccount, Certificate, CertificateStatus, ChallengeKind, NewCertificate,
     Order, OrderId, OrderStatus, OrderStep, ProviderName, Published, RenewalPlan, RenewalReason,
     TxtRecord, WorkerId,
 };
@@ -289,14 +289,17 @@ impl Acmeport {
         if order.renewing() {
             order.renewal_failed(reason.clone())?;
             let failures = order.state().progress.renewal_failures;
-            let pause =
-                self.settings
-                    .renewal
-                    .backoff
-                    .delay(failures, self.ports.clock.random(), retry_after);
+            let pause = self.settings.renewal.backoff.delay(
+                failures,
+                self.ports.clock.random(),
+                retry_after,
+            );
             let next = self.now() + pause;
             let plan = order.renewal_plan().cloned();
-            let expires = self.current_certificate(order).await?.map(|c| c.info.not_after);
+            let expires = self
+                .current_certificate(order)
+                .await?
+                .map(|c| c.info.not_after);
             let due = expires.filter(|end| next < *end).map(|_| next);
             tracing::warn!(reason = %reason, failures, next = ?due, "renewal failed; the current certificate stays");
             order.schedule_renewal(due, plan)?;
@@ -361,7 +364,11 @@ impl Acmeport {
             let before = order.state().published.len();
             self.cleanup(&mut order).await;
             let removed = before - order.state().published.len();
-            tracing::info!(removed, left = order.state().published.len(), "swept leftover challenge material");
+            tracing::info!(
+                removed,
+                left = order.state().published.len(),
+                "swept leftover challenge material"
+            );
         }
         if order.status() == OrderStatus::Valid {
             if self.renewal_check(&mut order, worker).await? {
@@ -405,7 +412,10 @@ impl Acmeport {
             _ => None,
         };
         let (Some(certificate), Some(account), None) = (certificate, account, refusal) else {
-            tracing::info!(reason = refusal.unwrap_or("nothing to renew"), "not renewing");
+            tracing::info!(
+                reason = refusal.unwrap_or("nothing to renew"),
+                "not renewing"
+            );
             order.schedule_renewal(None, None)?;
             self.save(order, worker).await?;
             return Ok(false);
@@ -454,7 +464,11 @@ impl Acmeport {
         // After failures, the backoff's time stands (it was the due time just reached).
         let failures = order.state().progress.renewal_failures;
         if plan.at <= now || (failures > 0 && order.due_at().is_some_and(|d| d <= now)) {
-            tracing::info!(reason = plan.reason.as_str(), failures, "renewing the certificate");
+            tracing::info!(
+                reason = plan.reason.as_str(),
+                failures,
+                "renewing the certificate"
+            );
             order.schedule_renewal(None, Some(plan))?;
             order.begin_renewal(now, replaces)?;
             self.save(order, worker).await?;
@@ -470,7 +484,11 @@ impl Acmeport {
     /// The lifetime rule: renew when `fraction_left` of the lifetime is left, spread back
     /// by up to `spread` of the lifetime so that certificates issued together are not
     /// renewed together. A plan made before for the same certificate stands.
-    fn lifetime_plan(&self, certificate: &Certificate, previous: Option<&RenewalPlan>) -> RenewalPlan {
+    fn lifetime_plan(
+        &self,
+        certificate: &Certificate,
+        previous: Option<&RenewalPlan>,
+    ) -> RenewalPlan {
         let info = &certificate.info;
         let lifetime = info.not_after - info.not_before;
         let settings = &self.settings.renewal;
@@ -489,7 +507,11 @@ impl Acmeport {
     }
 
     /// The renewal plan of a freshly stored certificate.
-    fn schedule_new_certificate(&self, order: &mut Order, certificate: &Certificate) -> Result<(), StepError> {
+    fn schedule_new_certificate(
+        &self,
+        order: &mut Order,
+        certificate: &Certificate,
+    ) -> Result<(), StepError> {
         if !self.settings.renewal.enabled || !order.spec.auto_renew {
             return Ok(());
         }

@@ -67,9 +67,19 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name("orders_due_at").table(Orders::Table).to_owned())
+            .drop_index(
+                Index::drop()
+                    .name("orders_due_at")
+                    .table(Orders::Table)
+                    .to_owned(),
+            )
             .await?;
-        for column in [Orders::Version, Orders::DueAtUs, Orders::AutoRenew, Orders::Progress] {
+        for column in [
+            Orders::Version,
+            Orders::DueAtUs,
+            Orders::AutoRenew,
+            Orders::Progress,
+        ] {
             manager
                 .alter_table(
                     Table::alter()
