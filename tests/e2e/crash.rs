@@ -37,32 +37,37 @@ const LEASE_SECS: u64 = 3;
 /// machine can pause a thread in between.
 const LEASE_TOLERANCE: Duration = Duration::from_secs(1);
 /// Generous: 2 cores shared with other test suites.
-const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long to wait for the moment to kill an instance.
 const KILL_TIMEOUT: Duration = Duration::from_secs(180);
-const USER: &str = "crash-tester";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const USER: &str = "crash-tester";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// BIND (DNS-01 records, and A records for every name) and a Pebble resolving through
 /// it, with the file of Pebble's TLS root the instances trust.
-struct Peers {
-    bind: Bind,
-    pebble: Pebble,
+pub(crate) struct Peers {
+    pub(crate) bind: Bind,
+    pub(crate) pebble: Pebble,
     /// Where Pebble fetches HTTP-01 answers: an instance's `challenge.listen` port.
-    http_port: u16,
-    ca_file: PathBuf,
+    pub(crate) http_port: u16,
+    pub(crate) ca_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Peers {
     async fn start() -> Self {
+        Self::start_with(PebbleOptions::default()).await
+    }
+
+    /// BIND and a Pebble with `options` (its DNS server and HTTP port are set here).
+    pub(crate) async fn start_with(options: PebbleOptions) -> Self {
         init();
         let bind = Bind::start().await.expect("BIND starts");
         let http_port = free_tcp_port();
         let pebble = Pebble::start(PebbleOptions {
             dns_server: Some(bind.addr()),
             http_port,
-            ..PebbleOptions::default()
+            ..options
         })
         .await;
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -98,17 +103,19 @@ impl Peers {
 }
 
 /// What differs between the instances of a test.
-struct Instance<'a> {
-    data_dir: &'a Path,
+pub(crate) struct Instance<'a> {
+    pub(crate) data_dir: &'a Path,
     /// PostgreSQL; SQLite in `data_dir` when absent.
-    database_url: Option<&'a str>,
+    pub(crate) database_url: Option<&'a str>,
     /// A master key shared by instances; a generated key file in `data_dir` when absent.
-    encryption_key: Option<&'a str>,
-    workers: usize,
+    pub(crate) encryption_key: Option<&'a str>,
+    pub(crate) workers: usize,
+    /// More TOML appended to the file (sections the test needs).
+    pub(crate) extra_toml: &'a str,
 }
 
 /// An `acmeport.toml` for `instance` against `peers`.
-fn config_file(peers: &Peers, instance: &Instance<'_>) -> PathBuf {
+pub(crate) fn config_file(peers: &Peers, instance: &Instance<'_>) -> PathBuf {
     let bind = peers.bind.addr();
     let mut toml = format!(
         r#"data_dir = "{data}"
@@ -175,13 +182,15 @@ format = "json"
     if let Some(key) = instance.encryption_key {
         write!(toml, "\n[keys]\nencryption_keys = [\"{key}\"]\n").expect("write to a string");
     }
+    toml.push('\n');
+    toml.push_str(instance.extra_toml);
     let path = instance.data_dir.join("acmeport.toml");
     std::fs::write(&path, toml).expect("write the configuration");
     path
 }
 
 /// `ACMEPORT_PASSWORD=... acmeport user add <USER>`.
-async fn add_user(config: &Path) {
+pub(crate) async fn add_user(config: &Path) {
     let (status, output) = service::run(
         config,
         &["user", "add", USER],
@@ -195,7 +204,7 @@ async fn add_user(config: &Path) {
 }
 
 /// Registers an ACME account at Pebble through the API; returns its id.
-async fn create_account(api: &ApiClient, email: &str) -> i64 {
+pub(crate) async fn create_account(api: &ApiClient, email: &str) -> i64 {
     let (status, body) = api.post("/api/acme", &json!({ "email": email })).await;
     assert_eq!(
         status, 201,
@@ -206,7 +215,7 @@ async fn create_account(api: &ApiClient, email: &str) -> i64 {
 
 /// The names of order `i` of a batch: DNS-01 orders have two names (two TXT records),
 /// HTTP-01 orders one.
-fn order_names(prefix: &str, i: usize, dns: bool) -> Vec<String> {
+pub(crate) fn order_names(prefix: &str, i: usize, dns: bool) -> Vec<String> {
     if dns {
         vec![
             format!("{prefix}d{i}.example.test"),
@@ -218,7 +227,7 @@ fn order_names(prefix: &str, i: usize, dns: bool) -> Vec<String> {
 }
 
 /// Creates one order through `api`; returns its id.
-async fn create_order(api: &ApiClient, account: i64, names: &[String], dns: bool) -> i64 {
+pub(crate) async fn create_order(api: &ApiClient, account: i64, names: &[String], dns: bool) -> i64 {
     let body = if dns {
         json!({ "domains": names, "account": account, "type": "dns", "provider": "bind" })
     } else {
@@ -237,7 +246,7 @@ async fn create_order(api: &ApiClient, account: i64, names: &[String], dns: bool
 }
 
 /// Every order of the user, by id, as the API shows them.
-async fn list_orders(api: &ApiClient) -> BTreeMap<i64, Value> {
+pub(crate) async fn list_orders(api: &ApiClient) -> BTreeMap<i64, Value> {
     let (status, body) = api.get("/api/order?limit=1000").await;
     assert_eq!(status, 200, "GET /api/order should answer: {body}");
     body.as_object()
@@ -248,7 +257,7 @@ async fn list_orders(api: &ApiClient) -> BTreeMap<i64, Value> {
 }
 
 /// One line per order: id, status, step, and what it waits for or why it failed.
-fn summary(orders: &BTreeMap<i64, Value>) -> String {
+pub(crate) fn summary(orders: &BTreeMap<i64, Value>) -> String {
     orders
         .iter()
         .map(|(id, o)| {
@@ -263,7 +272,7 @@ fn summary(orders: &BTreeMap<i64, Value>) -> String {
 
 /// Polls the API until none of `ids` is pending; panics with every order's state and the
 /// logs of `processes` after [`FINISH_TIMEOUT`].
-async fn wait_finished(
+pub(crate) async fn wait_finished(
     api: &ApiClient,
     ids: &BTreeSet<i64>,
     processes: &[&ServeProcess],
@@ -297,7 +306,7 @@ async fn wait_finished(
 }
 
 /// Every order must be `valid` and name its certificate.
-fn assert_all_valid(orders: &BTreeMap<i64, Value>, processes: &[&ServeProcess]) {
+pub(crate) fn assert_all_valid(orders: &BTreeMap<i64, Value>, processes: &[&ServeProcess]) {
     let failed: BTreeMap<i64, Value> = orders
         .iter()
         .filter(|(_, o)| o["status"] != "valid" || !o["resolved_cert_id"].is_i64())
@@ -315,7 +324,7 @@ fn assert_all_valid(orders: &BTreeMap<i64, Value>, processes: &[&ServeProcess]) 
 
 /// Each order's certificate, as the API serves it, belongs to the order and verifies up
 /// to Pebble's root for the order's names.
-async fn assert_certificates(
+pub(crate) async fn assert_certificates(
     api: &ApiClient,
     peers: &Peers,
     orders: &BTreeMap<i64, Value>,
@@ -338,7 +347,7 @@ async fn assert_certificates(
 }
 
 /// The database as the instances see it, read directly (no instance code in between).
-struct Db {
+pub(crate) struct Db {
     store: Store,
 }
 
@@ -355,14 +364,14 @@ struct OrderRow {
 }
 
 impl Db {
-    async fn open(url: &str, cipher: KeyCipher) -> Self {
+    pub(crate) async fn open(url: &str, cipher: KeyCipher) -> Self {
         let store = Store::connect(url, cipher)
             .await
             .unwrap_or_else(|e| panic!("the test cannot open the instances' database: {e:?}"));
         Self { store }
     }
 
-    async fn query(&self, sql: &str) -> Vec<sea_orm::QueryResult> {
+    pub(crate) async fn query(&self, sql: &str) -> Vec<sea_orm::QueryResult> {
         let db = self.store.connection();
         db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
             .await
@@ -389,7 +398,7 @@ impl Db {
     }
 
     /// How many certificate rows each order has.
-    async fn certificates_per_order(&self) -> BTreeMap<i64, i64> {
+    pub(crate) async fn certificates_per_order(&self) -> BTreeMap<i64, i64> {
         self.query("SELECT order_id, COUNT(*) AS n FROM certificates GROUP BY order_id")
             .await
             .into_iter()
@@ -402,7 +411,7 @@ impl Db {
             .collect()
     }
 
-    async fn history(&self, id: i64) -> Vec<OrderEvent> {
+    pub(crate) async fn history(&self, id: i64) -> Vec<OrderEvent> {
         self.store
             .order_history(OrderId::new(id))
             .await
@@ -496,7 +505,12 @@ fn check_history(order: i64, events: &[OrderEvent]) -> Result<Vec<Takeover>, Str
         }
         if before.worker != after.worker {
             let gap = (after.at - before.at).try_into().unwrap_or(Duration::ZERO);
-            if gap + LEASE_TOLERANCE < lease {
+            // A worker that left the order waiting released it: the next worker may
+            // take over once the order was due, without waiting for the lease to end.
+            let handed_over = before
+                .due_at
+                .is_some_and(|due| due > before.at && after.at + LEASE_TOLERANCE >= due);
+            if !handed_over && gap + LEASE_TOLERANCE < lease {
                 return Err(format!(
                     "order {order}: {} wrote a step {gap:?} after {} did, within its {LEASE_SECS} s lease \
                      (two workers on one order at once):\n{}",
@@ -517,7 +531,7 @@ fn check_history(order: i64, events: &[OrderEvent]) -> Result<Vec<Takeover>, Str
 }
 
 /// Runs [`check_history`] on every order, failing with all violations at once.
-async fn check_histories(db: &Db, ids: &BTreeSet<i64>) -> BTreeMap<i64, Vec<OrderEvent>> {
+pub(crate) async fn check_histories(db: &Db, ids: &BTreeSet<i64>) -> BTreeMap<i64, Vec<OrderEvent>> {
     let mut histories = BTreeMap::new();
     let mut violations = Vec::new();
     for &id in ids {
@@ -556,6 +570,7 @@ async fn sigterm_stops_gracefully_and_leaves_orders_resumable() {
             database_url: None,
             encryption_key: None,
             workers: 2,
+            extra_toml: "",
         },
     );
     add_user(&config).await;
@@ -600,6 +615,7 @@ async fn orders_survive_kill_9_and_finish_after_restart() {
             database_url: None,
             encryption_key: None,
             workers: 4,
+            extra_toml: "",
         },
     );
     add_user(&config).await;
@@ -767,6 +783,7 @@ async fn two_instances_share_one_postgres_and_take_over_after_a_kill() {
             database_url: Some(database.url()),
             encryption_key: Some(&key),
             workers: 2,
+            extra_toml: "",
         },
     );
     add_user(&config).await;
@@ -971,7 +988,8 @@ async fn two_instances_share_one_postgres_and_take_over_after_a_kill() {
 }
 
 /// The history check itself must be able to fail: interleaved workers, a takeover inside
-/// the lease, and a step going back are caught; a takeover after the lease is accepted.
+/// the lease, a takeover before a wait ended and a step going back are caught; a takeover
+/// after the lease, and a handover after a wait, are accepted.
 #[test]
 fn the_history_check_catches_two_workers_at_once() {
     let start = OffsetDateTime::now_utc();
@@ -981,6 +999,11 @@ fn the_history_check_catches_two_workers_at_once() {
         status: acmeport_domain::OrderStatus::Pending,
         worker: worker.to_owned(),
         at: start + time::Duration::milliseconds(after_ms),
+        due_at: Some(start + time::Duration::milliseconds(after_ms)),
+    };
+    let waiting = |step, worker: &str, after_ms: i64, due_ms: i64| OrderEvent {
+        due_at: Some(start + time::Duration::milliseconds(due_ms)),
+        ..event(step, worker, after_ms)
     };
     let takeover_after_lease = [
         event(OrderStep::KeyReady, "h:1:0", 0),
@@ -1009,4 +1032,22 @@ fn the_history_check_catches_two_workers_at_once() {
     );
 
     assert!(check_history(4, &[]).is_err(), "an order without history");
+
+    // A worker that left the order waiting hands it over once it is due again.
+    let handover = [
+        waiting(OrderStep::ChallengesPublished, "h:1:0", 0, 200),
+        event(OrderStep::PropagationConfirmed, "h:2:0", 250),
+    ];
+    assert_eq!(
+        check_history(5, &handover)
+            .expect("a handover after a wait")
+            .len(),
+        1
+    );
+    let early = [
+        waiting(OrderStep::ChallengesPublished, "h:1:0", 0, 2_000),
+        event(OrderStep::PropagationConfirmed, "h:2:0", 250),
+    ];
+    let error = check_history(6, &early).expect_err("taken before it was due");
+    assert!(error.contains("within its 3 s lease"), "{error}");
 }

@@ -42,6 +42,9 @@ pub struct OrderEvent {
     /// The worker that held the lease when it wrote the step.
     pub worker: String,
     pub at: OffsetDateTime,
+    /// The due time the write left: after `at` when the worker let the order wait and
+    /// released it, so another worker may take the next step before the lease ends.
+    pub due_at: Option<OffsetDateTime>,
 }
 
 impl Store {
@@ -229,6 +232,11 @@ impl Store {
                         .ok_or_else(|| Corrupt::new("order_events.status", &r.status))?,
                     worker: r.worker,
                     at: r.at,
+                    due_at: r
+                        .due_at_us
+                        .map(from_micros)
+                        .transpose()
+                        .map_err(|e| Corrupt::new("order_events.due_at_us", e))?,
                 })
             })
             .collect()
@@ -268,6 +276,7 @@ impl Store {
             status: Set(state.status.as_str().to_owned()),
             worker: Set(worker.as_str().to_owned()),
             at: Set(db_time(now)),
+            due_at_us: Set(state.due_at.map(unix_micros)),
             ..Default::default()
         }
         .insert(&txn)

@@ -209,6 +209,8 @@ pub struct PebbleOptions {
     /// External Account Binding keys (kid, base64url HMAC key); when not empty, EAB is
     /// required.
     pub eab_keys: Vec<(String, String)>,
+    /// `certificateValidityPeriod`: short-lived certificates for renewal tests.
+    pub certificate_validity_secs: Option<u64>,
 }
 
 impl Default for PebbleOptions {
@@ -219,6 +221,7 @@ impl Default for PebbleOptions {
             dns_server: None,
             http_port: 5002,
             eab_keys: Vec::new(),
+            certificate_validity_secs: None,
         }
     }
 }
@@ -367,7 +370,7 @@ fn pebble_config(
         .iter()
         .map(|(kid, key)| (kid.clone(), serde_json::Value::String(key.clone())))
         .collect();
-    serde_json::json!({
+    let mut config = serde_json::json!({
         "pebble": {
             "listenAddress": listen.to_string(),
             "managementListenAddress": management.to_string(),
@@ -380,8 +383,11 @@ fn pebble_config(
             "externalAccountBindingRequired": !options.eab_keys.is_empty(),
             "externalAccountMACKeys": eab,
         }
-    })
-    .to_string()
+    });
+    if let Some(secs) = options.certificate_validity_secs {
+        config["pebble"]["certificateValidityPeriod"] = secs.into();
+    }
+    config.to_string()
 }
 
 /// A throwaway CA and a leaf for `localhost` / 127.0.0.1 for Pebble's HTTPS; returns the

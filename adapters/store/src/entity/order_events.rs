@@ -14,6 +14,9 @@ pub struct Model {
     pub status: String,
     pub worker: String,
     pub at: OffsetDateTime,
+    /// The order's due time after this write (Unix microseconds): later than `at` when
+    /// the worker let the order wait and gave it up.
+    pub due_at_us: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,8 @@
 //! The order workflow's scheduling columns: a version for conditional writes, the time an
 //! order is due next (indexed: finding due work costs what is due, not what is stored),
-//! whether it renews on its own, and the bookkeeping of waits, retries and renewals.
+//! whether it renews on its own, and the bookkeeping of waits, retries and renewals; the
+//! step history notes the due time each write left, so a handover after a wait is told
+//! apart from two workers at once.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, big_integer_null, boolean, text};
@@ -11,6 +13,12 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261201_000002_workflow"
     }
+}
+
+#[derive(DeriveIden)]
+enum OrderEvents {
+    Table,
+    DueAtUs,
 }
 
 #[derive(DeriveIden)]
@@ -43,6 +51,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OrderEvents::Table)
+                    .add_column(&mut big_integer_null(OrderEvents::DueAtUs))
+                    .to_owned(),
+            )
+            .await?;
         // Orders pending before this migration are due at once, and valid ones get their
         // renewal planned at the first look.
         manager
