@@ -227,7 +227,12 @@ pub(crate) fn order_names(prefix: &str, i: usize, dns: bool) -> Vec<String> {
 }
 
 /// Creates one order through `api`; returns its id.
-pub(crate) async fn create_order(api: &ApiClient, account: i64, names: &[String], dns: bool) -> i64 {
+pub(crate) async fn create_order(
+    api: &ApiClient,
+    account: i64,
+    names: &[String],
+    dns: bool,
+) -> i64 {
     let body = if dns {
         json!({ "domains": names, "account": account, "type": "dns", "provider": "bind" })
     } else {
@@ -531,7 +536,10 @@ fn check_history(order: i64, events: &[OrderEvent]) -> Result<Vec<Takeover>, Str
 }
 
 /// Runs [`check_history`] on every order, failing with all violations at once.
-pub(crate) async fn check_histories(db: &Db, ids: &BTreeSet<i64>) -> BTreeMap<i64, Vec<OrderEvent>> {
+pub(crate) async fn check_histories(
+    db: &Db,
+    ids: &BTreeSet<i64>,
+) -> BTreeMap<i64, Vec<OrderEvent>> {
     let mut histories = BTreeMap::new();
     let mut violations = Vec::new();
     for &id in ids {

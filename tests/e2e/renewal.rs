@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 const VALIDITY_SECS: u64 = 24;
 /// Renew half-way, at once (no spread), look for ARI every second (Pebble has none), and
 /// retry a failed renewal after a second.
-const RENEWAL_TOML: &str = "[renewal]\nfraction_left = 0.5\nspread = 0.0\nari_poll_secs = 1\nbackoff_secs = 1\n";
+const RENEWAL_TOML: &str =
+    "[renewal]\nfraction_left = 0.5\nspread = 0.0\nari_poll_secs = 1\nbackoff_secs = 1\n";
 const RENEWAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn peers() -> Peers {
@@ -59,7 +60,10 @@ async fn wait_renewed(
                 now.insert(order, cert);
             }
         }
-        if before.iter().all(|(o, c)| now.get(o).is_some_and(|n| n != c)) {
+        if before
+            .iter()
+            .all(|(o, c)| now.get(o).is_some_and(|n| n != c))
+        {
             return now;
         }
         if Instant::now() > deadline {
@@ -118,11 +122,7 @@ async fn a_certificate_renews_on_its_own_and_the_old_one_stays_valid() {
     let new = certificate(&api, second).await;
     assert_eq!(new["order_id"].as_i64(), Some(order));
     assert_eq!(new["status"], "valid");
-    verify_chain(
-        new["fullchain"].as_str().expect("a chain"),
-        &root,
-        &names,
-    );
+    verify_chain(new["fullchain"].as_str().expect("a chain"), &root, &names);
     let old = certificate(&api, first).await;
     assert_eq!(
         old["status"], "valid",
@@ -187,15 +187,16 @@ async fn two_instances_renew_each_certificate_once() {
     }
     let histories = check_histories(&db, &ids).await;
     for (id, events) in &histories {
-        let placed: Vec<_> = events
+        // The renewal's first step (a key and CSR) was taken once: one renewal began.
+        let began: Vec<_> = events
             .iter()
-            .filter(|e| e.attempt == 2 && e.step == OrderStep::Placed)
+            .filter(|e| e.attempt == 2 && e.step == OrderStep::KeyReady)
             .map(|e| e.worker.clone())
             .collect();
         assert_eq!(
-            placed.len(),
+            began.len(),
             1,
-            "order {id}: the renewal placed one ACME order, by {placed:?}"
+            "order {id}: one renewal began, by {began:?}"
         );
     }
     let workers: BTreeSet<String> = histories
