@@ -203,9 +203,9 @@ async fn rfc2136_with_a_wrong_secret_is_rejected_naming_badsig() {
         .present(&record)
         .await
         .expect_err("an update signed with the wrong secret fails");
-    let DnsError::Rejected(reason) = &err else {
+    let DnsError::Unauthorized(reason) = &err else {
         panic!(
-            "expected DnsError::Rejected, got {err:?}; named's log:\n{}",
+            "expected DnsError::Unauthorized, got {err:?}; named's log:\n{}",
             bind.log()
         );
     };
@@ -236,8 +236,8 @@ async fn rfc2136_with_an_unknown_key_is_rejected_naming_badkey() {
         .present(&record)
         .await
         .expect_err("an update with an unknown key fails");
-    let DnsError::Rejected(reason) = &err else {
-        panic!("expected DnsError::Rejected, got {err:?}");
+    let DnsError::Unauthorized(reason) = &err else {
+        panic!("expected DnsError::Unauthorized, got {err:?}");
     };
     assert!(
         reason.contains("BADKEY") && reason.contains("nobody"),
@@ -577,8 +577,8 @@ async fn cloudflare_errors_carry_their_v4_codes() {
         .present(&record)
         .await
         .expect_err("a wrong token is refused");
-    let DnsError::Rejected(reason) = &err else {
-        panic!("expected DnsError::Rejected, got {err:?}");
+    let DnsError::Unauthorized(reason) = &err else {
+        panic!("expected DnsError::Unauthorized, got {err:?}");
     };
     assert!(
         reason.contains("10000") && reason.contains("403"),

@@ -17,7 +17,7 @@ mod settings;
 pub use settings::{Route53Settings, SecretKey, StaticCredentials};
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::{find_zone, normalize_name, unquote_txt, TxtRecord};
 use async_trait::async_trait;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
@@ -92,14 +92,13 @@ impl Route53Provider {
 
     /// The hosted zone id for `name`: the configured one, or the zone named like the
     /// closest enclosing name (ListHostedZonesByName only answers exact names reliably,
-    /// so each label is tried from the longest name up). Public zones win over private
-    /// ones of the same name.
+    /// so each enclosing name is tried, longest first, by the domain's [`find_zone`]).
+    /// Public zones win over private ones of the same name.
     async fn zone_id(&self, name: &str) -> Result<String, DnsError> {
         if let Some(id) = &self.settings.hosted_zone_id {
             return Ok(id.clone());
         }
-        let mut candidate = name;
-        loop {
+        let found = find_zone(name, |candidate| async move {
             let wanted = format!("{candidate}.");
             let answer = self
                 .client
@@ -115,17 +114,19 @@ impl Route53Provider {
                 .filter(|zone| zone.name().eq_ignore_ascii_case(&wanted))
                 .collect();
             exact.sort_by_key(|zone| zone.config().is_some_and(|c| c.private_zone()));
-            if let Some(zone) = exact.first() {
-                let id = zone.id().trim_start_matches("/hostedzone/").to_owned();
-                debug!(name, zone = candidate, zone_id = %id, "found the hosted zone");
-                return Ok(id);
+            Ok::<_, DnsError>(
+                exact
+                    .first()
+                    .map(|zone| zone.id().trim_start_matches("/hostedzone/").to_owned()),
+            )
+        })
+        .await?;
+        match found {
+            Some((zone, id)) => {
+                debug!(name, zone, zone_id = %id, "found the hosted zone");
+                Ok(id)
             }
-            match candidate.split_once('.') {
-                Some((_, parent)) if !parent.is_empty() => {
-                    candidate = parent;
-                }
-                _ => return Err(DnsError::ZoneNotFound(name.to_owned())),
-            }
+            None => Err(DnsError::ZoneNotFound(name.to_owned())),
         }
     }
 
@@ -237,9 +238,9 @@ impl Route53Provider {
 #[async_trait]
 impl DnsProvider for Route53Provider {
     async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
-        let ours = quote(&record.value);
+        let ours = record.quoted_value();
         // The lock covers read and submit only: waiting for INSYNC can take a minute on
         // AWS and must not hold up other names.
         let change_id = {
@@ -248,7 +249,7 @@ impl DnsProvider for Route53Provider {
                 .current_values(&zone_id, &name)
                 .await?
                 .unwrap_or_else(|| (Vec::new(), self.settings.ttl));
-            if values.iter().any(|v| unquote(v) == record.value) {
+            if values.iter().any(|v| unquote_txt(v) == record.value) {
                 debug!(name, "TXT value already present");
                 return Ok(());
             }
@@ -262,7 +263,7 @@ impl DnsProvider for Route53Provider {
     }
 
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
         let change_id = {
             let _guard = self.write_lock.lock().await;
@@ -272,7 +273,7 @@ impl DnsProvider for Route53Provider {
             };
             let remainder: Vec<String> = values
                 .iter()
-                .filter(|v| unquote(v) != record.value)
+                .filter(|v| unquote_txt(v) != record.value)
                 .cloned()
                 .collect();
             if remainder.len() == values.len() {
@@ -294,13 +295,8 @@ impl DnsProvider for Route53Provider {
     }
 }
 
-/// Lower case, no trailing dot: the form zones and record names are compared in.
-fn normalize(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn same_name(listed: &str, wanted: &str) -> bool {
-    normalize(&unescape(listed)) == wanted
+    normalize_name(&unescape(listed)) == wanted
 }
 
 /// Route53 lists names with octal escapes for characters outside `[a-z0-9-]`
@@ -326,43 +322,9 @@ fn unescape(name: &str) -> String {
     out
 }
 
-/// Route53 wants TXT values as quoted character strings.
-fn quote(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// The text of a stored TXT value: its quoted strings joined, as resolvers and ACME
-/// servers see it.
-fn unquote(stored: &str) -> String {
-    let mut out = String::new();
-    let mut in_quotes = false;
-    let mut chars = stored.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => in_quotes = !in_quotes,
-            '\\' if in_quotes => {
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
-            }
-            c if in_quotes => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_are_quoted_and_unquoted() {
-        assert_eq!(quote("abc"), "\"abc\"");
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("\"ab\" \"c\""), "abc");
-        assert_eq!(unquote(&quote("a\"b")), "a\"b");
-    }
 
     #[test]
     fn listed_names_are_unescaped() {
