@@ -273,6 +273,10 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 }
                 Arc::new(Rfc2136Provider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
             }
+            ProviderSection::Exec(e) => crate::dns::exec(e, &key)?,
+            ProviderSection::Webhook(w) => crate::dns::webhook(w, &key)?,
+            ProviderSection::PowerDns(p) => crate::dns::powerdns(p, &key)?,
+            ProviderSection::AcmeDns(a) => crate::dns::acme_dns(a, &key, config)?,
         };
         tracing::debug!(provider = %id, kind = section.kind(), "DNS provider configured");
         providers = providers.with(id, provider);

@@ -12,10 +12,9 @@ use crate::models::{
 };
 use crate::ports::{
     AccountRepo, AcmeClient, AcmeError, CertificateInspector, CertificateRepo, ChallengeTokenStore,
-    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError, NameserverAnswer, OrderRepo,
-    PasswordHasher,
-    PropagationChecker, PropagationError, RegisteredAccount, RepoError, TokenClaims, TokenSigner,
-    UserRepo,
+    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError, NameserverAnswer,
+    OrderRepo, PasswordHasher, PropagationChecker, PropagationError, RegisteredAccount, RepoError,
+    TokenClaims, TokenSigner, UserRepo,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};

@@ -183,8 +183,9 @@ mod tests {
         assert_eq!(failed, Err("refused"));
         assert_eq!(asked, vec!["a.b.c"], "the walk stops at the first error");
 
-        let none =
-            futures::executor::block_on(find_zone("x.test", |_| async { Ok::<Option<()>, ()>(None) }));
+        let none = futures::executor::block_on(find_zone("x.test", |_| async {
+            Ok::<Option<()>, ()>(None)
+        }));
         assert_eq!(none, Ok(None));
     }
 
