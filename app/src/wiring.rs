@@ -244,7 +244,11 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;
                 }
-                Arc::new(Route53Provider::new(settings).await)
+                let route53 = Arc::new(Route53Provider::new(settings).await);
+                if r.access_key_id.is_none() {
+                    crate::dns::report_missing_aws_credentials(id.clone(), route53.clone());
+                }
+                route53
             }
             ProviderSection::Cloudflare(c) => {
                 let mut settings =

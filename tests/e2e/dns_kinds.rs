@@ -15,9 +15,7 @@ use crate::harness::powerdns::PowerDns;
 use crate::harness::webhook::{
     webhook_stub, HookAuth, WebhookState, HOOK_PASSWORD, HOOK_TOKEN, HOOK_USER,
 };
-use acmeport::config::{
-    Config, ProviderSection, Rfc2136Section, Secret as ConfigSecret,
-};
+use acmeport::config::{Config, ProviderSection, Rfc2136Section, Secret as ConfigSecret};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings};
 use acmeport_dns_exec::{ExecProvider, ExecSettings};
 use acmeport_dns_http::{
@@ -105,7 +103,13 @@ async fn powerdns_passes_the_provider_contract_on_pdns_server() {
         !format!("{provider:?}").contains(pdns.api_key()),
         "the API key never shows"
     );
-    provider_contract("powerdns (pdns_server)", &provider, &PdnsBackend(&pdns), NAME).await;
+    provider_contract(
+        "powerdns (pdns_server)",
+        &provider,
+        &PdnsBackend(&pdns),
+        NAME,
+    )
+    .await;
     let wrong = pdns_provider(&pdns, "not-the-key");
     refusal_contract(&wrong, &PdnsBackend(&pdns), NAME, "HTTP 401").await;
     let err = wrong
@@ -118,7 +122,10 @@ async fn powerdns_passes_the_provider_contract_on_pdns_server() {
     );
 
     let err = provider
-        .present(&TxtRecord::new("_acme-challenge.www.elsewhere.invalid", "v"))
+        .present(&TxtRecord::new(
+            "_acme-challenge.www.elsewhere.invalid",
+            "v",
+        ))
         .await
         .expect_err("no zone for the name");
     assert!(
@@ -136,7 +143,10 @@ async fn powerdns_with_a_configured_zone_writes_into_it_and_refuses_names_outsid
     settings.zone = Some("example.test".to_owned());
     let provider = PowerDnsProvider::new(settings).expect("valid settings");
     let record = TxtRecord::new("_acme-challenge.example.test", values().0);
-    provider.present(&record).await.expect("present at the apex");
+    provider
+        .present(&record)
+        .await
+        .expect("present at the apex");
     assert_eq!(pdns.txt(&record.name).await, vec![record.value.clone()]);
     let err = provider
         .present(&TxtRecord::new("_acme-challenge.other.invalid", "v"))
@@ -167,7 +177,10 @@ async fn propagation_answers_name_each_nameserver_and_what_it_serves() {
 
     let other = TxtRecord::new(NAME, values().1);
     let provider = pdns_provider(&pdns, pdns.api_key());
-    provider.present(&other).await.expect("present another value");
+    provider
+        .present(&other)
+        .await
+        .expect("present another value");
     let answers = checker.check(&record).await.expect("the check runs");
     assert!(!answers[0].serves, "another value is not ours");
     assert_eq!(answers[0].values, vec![other.value.clone()]);
@@ -176,7 +189,11 @@ async fn propagation_answers_name_each_nameserver_and_what_it_serves() {
     let answers = checker.check(&record).await.expect("the check runs");
     assert!(answers[0].serves, "{answers:?}");
     assert!(
-        checker.missing(&record).await.expect("the check runs").is_empty(),
+        checker
+            .missing(&record)
+            .await
+            .expect("the check runs")
+            .is_empty(),
         "missing is built on check"
     );
 
@@ -243,8 +260,13 @@ async fn exec_passes_the_provider_contract_with_an_nsupdate_script_on_bind() {
         &bind,
         bind.secret(),
     )));
-    provider_contract("exec (nsupdate script, BIND)", &provider, &BindBackend(&bind), NAME)
-        .await;
+    provider_contract(
+        "exec (nsupdate script, BIND)",
+        &provider,
+        &BindBackend(&bind),
+        NAME,
+    )
+    .await;
     let wrong = ExecProvider::new(ExecSettings::new(nsupdate_hook(
         dir.path(),
         &bind,
@@ -282,7 +304,13 @@ async fn webhook_passes_the_provider_contract_with_basic_auth() {
         password: secret(password),
     };
     let provider = webhook(&server, basic(HOOK_PASSWORD));
-    provider_contract("webhook (stub)", &provider, &HookBackend(state.clone()), NAME).await;
+    provider_contract(
+        "webhook (stub)",
+        &provider,
+        &HookBackend(state.clone()),
+        NAME,
+    )
+    .await;
     let wrong = webhook(&server, basic("wrong"));
     refusal_contract(
         &wrong,
@@ -310,7 +338,10 @@ async fn webhook_sends_a_bearer_token() {
     let server = webhook_stub(state.clone(), HookAuth::Bearer).await;
     let provider = webhook(&server, WebhookAuth::Bearer(secret(HOOK_TOKEN)));
     let record = TxtRecord::new(NAME, values().0);
-    provider.present(&record).await.expect("present with a bearer token");
+    provider
+        .present(&record)
+        .await
+        .expect("present with a bearer token");
     assert_eq!(state.values(NAME), vec![record.value.clone()]);
     provider.cleanup(&record).await.expect("cleanup");
     assert!(state.values(NAME).is_empty());

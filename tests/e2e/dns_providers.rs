@@ -654,7 +654,13 @@ async fn cloudflare_passes_the_provider_contract_on_a_v4_stub() {
     let server = cloudflare_stub(state.clone()).await;
     let provider = cloudflare(&server, CF_TOKEN);
     let name = "_acme-challenge.www.example.test";
-    provider_contract("cloudflare (stub)", &provider, &StubBackend(state.clone()), name).await;
+    provider_contract(
+        "cloudflare (stub)",
+        &provider,
+        &StubBackend(state.clone()),
+        name,
+    )
+    .await;
 
     let requests = server.received_requests().await.expect("recorded requests");
     let (a, b) = values();

@@ -19,10 +19,14 @@ pub use settings::{Route53Settings, SecretKey, StaticCredentials};
 use acmeport_domain::ports::{DnsError, DnsProvider};
 use acmeport_domain::{find_zone, normalize_name, unquote_txt, TxtRecord};
 use async_trait::async_trait;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_route53::config::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_route53::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_route53::error::DisplayErrorContext;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -30,8 +34,10 @@ use aws_sdk_route53::Client;
 use errors::{build_error, translate};
 use secrecy::ExposeSecret;
 use std::fmt;
+use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use tracing::instrument::WithSubscriber as _;
 use tracing::{debug, info};
 
 /// Route53's default region for signing; the service is global.
@@ -41,6 +47,8 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct Route53Provider {
     client: Client,
     settings: Route53Settings,
+    /// The AWS default credential chain, when no static keys are configured.
+    default_chain: Option<SharedCredentialsProvider>,
     /// Serialises read-modify-write of record sets (see the module docs).
     write_lock: Mutex<()>,
 }
@@ -57,8 +65,12 @@ impl Route53Provider {
     /// Builds the client: credentials and region from the settings, else from the AWS
     /// default chain (environment, profile, web identity, ECS, IMDS). Nothing is sent yet.
     pub async fn new(settings: Route53Settings) -> Self {
+        // Not the default region chain: its last step asks EC2's instance metadata, which
+        // off EC2 prints a multi-line warning at every start, and Route53 is global
+        // (the region only names the signing scope, us-east-1).
         let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
-            .or_default_provider()
+            .or_else(EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::builder().build())
             .or_else(Region::from_static(DEFAULT_REGION));
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts.max(1))
@@ -79,6 +91,11 @@ impl Route53Provider {
             ));
         }
         let shared = loader.load().await;
+        let default_chain = if settings.credentials.is_none() {
+            shared.credentials_provider()
+        } else {
+            None
+        };
         let mut config = aws_sdk_route53::config::Builder::from(&shared);
         if let Some(url) = &settings.endpoint_url {
             config = config.endpoint_url(url);
@@ -86,7 +103,37 @@ impl Route53Provider {
         Self {
             client: Client::from_conf(config.build()),
             settings,
+            default_chain,
             write_lock: Mutex::new(()),
+        }
+    }
+
+    /// Whether credentials can be had: static keys always; the AWS default chain when it
+    /// yields credentials within `limit`. The chain's own log lines (multi-line warnings
+    /// about instance metadata off EC2) are silenced here, so that the caller can say it
+    /// in one line.
+    ///
+    /// # Errors
+    ///
+    /// Why no credentials were found, in one line.
+    pub async fn check_credentials(&self, limit: Duration) -> Result<(), String> {
+        const NONE: &str = "none found in the environment, a profile, web identity, \
+                            the container or an instance role";
+        let Some(chain) = &self.default_chain else {
+            return Ok(());
+        };
+        let probe = chain
+            .provide_credentials()
+            .with_subscriber(tracing::subscriber::NoSubscriber::default());
+        match tokio::time::timeout(limit, probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => Err(NONE.to_owned()),
+            Ok(Err(e)) => {
+                // The detail (often a refused instance-metadata request) is for debugging.
+                debug!(error = %DisplayErrorContext(&e), "the AWS default credential chain failed");
+                Err(NONE.to_owned())
+            }
+            Err(_) => Err(format!("{NONE} within {limit:?}")),
         }
     }
 

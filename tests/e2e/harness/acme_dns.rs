@@ -76,7 +76,11 @@ pub async fn acme_dns_stub(state: AcmeDnsState) -> MockServer {
                 };
                 match body.get("allowfrom") {
                     None => Vec::new(),
-                    Some(Value::Array(items)) if items.iter().all(|i| i.as_str().is_some_and(|c| c.contains('/'))) => {
+                    Some(Value::Array(items))
+                        if items
+                            .iter()
+                            .all(|i| i.as_str().is_some_and(|c| c.contains('/'))) =>
+                    {
                         items.clone()
                     }
                     Some(_) => return s.malformed("invalid_allowfrom_cidr"),

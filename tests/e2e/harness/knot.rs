@@ -45,8 +45,7 @@ impl Knot {
         let dir = tempfile::tempdir().context("temporary directory for knotd")?;
         let root = dir.path().display().to_string();
         let port = free_port();
-        let secret =
-            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let secret = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
         std::fs::create_dir_all(dir.path().join("db")).context("knot database directory")?;
         std::fs::write(
             dir.path().join("example.test.zone"),
@@ -130,7 +129,10 @@ zone:
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        bail!("knotd does not accept TCP on port {port}; its log:\n{}", knot.log())
+        bail!(
+            "knotd does not accept TCP on port {port}; its log:\n{}",
+            knot.log()
+        )
     }
 
     /// Where it listens (TCP and UDP).

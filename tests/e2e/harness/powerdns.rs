@@ -50,8 +50,11 @@ impl PowerDns {
         let db = root.join("pdns.sqlite3");
         let schema = std::fs::read_to_string(SCHEMA)
             .with_context(|| format!("reading {SCHEMA} (apt-get install pdns-backend-sqlite3)"))?;
-        run(Command::new("sqlite3").arg(&db).arg(schema), "sqlite3 (apt-get install sqlite3)")
-            .await?;
+        run(
+            Command::new("sqlite3").arg(&db).arg(schema),
+            "sqlite3 (apt-get install sqlite3)",
+        )
+        .await?;
         let dns_port = free_port();
         let api_port = free_port();
         let api_key: String = format!("pdns-key-{:016x}", rand::random::<u64>());
@@ -71,13 +74,25 @@ impl PowerDns {
         let config_dir = format!("--config-dir={}", root.display());
         for zone in zones {
             run(
-                Command::new("pdnsutil").args([&config_dir, "create-zone", zone, &format!("ns1.{zone}")]),
+                Command::new("pdnsutil").args([
+                    &config_dir,
+                    "create-zone",
+                    zone,
+                    &format!("ns1.{zone}"),
+                ]),
                 "pdnsutil create-zone",
             )
             .await?;
             for (name, kind, content) in [("ns1", "A", "127.0.0.1"), ("@", "A", "127.0.0.1")] {
                 run(
-                    Command::new("pdnsutil").args([&config_dir, "add-record", zone, name, kind, content]),
+                    Command::new("pdnsutil").args([
+                        &config_dir,
+                        "add-record",
+                        zone,
+                        name,
+                        kind,
+                        content,
+                    ]),
                     "pdnsutil add-record",
                 )
                 .await?;
@@ -102,7 +117,9 @@ impl PowerDns {
                 );
             }
             let ok = http
-                .get(format!("http://127.0.0.1:{api_port}/api/v1/servers/localhost"))
+                .get(format!(
+                    "http://127.0.0.1:{api_port}/api/v1/servers/localhost"
+                ))
                 .header("X-API-Key", &api_key)
                 .send()
                 .await

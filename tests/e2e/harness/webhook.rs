@@ -60,7 +60,9 @@ fn check(request: &Request) -> Result<(String, String), String> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if content_type != "application/json" {
-        return Err(format!("content-type must be application/json, got {content_type:?}"));
+        return Err(format!(
+            "content-type must be application/json, got {content_type:?}"
+        ));
     }
     let body: Value =
         serde_json::from_slice(&request.body).map_err(|e| format!("body is not JSON: {e}"))?;
@@ -113,7 +115,11 @@ pub async fn webhook_stub(state: WebhookState, auth: HookAuth) -> MockServer {
                         ResponseTemplate::new(200)
                     }
                     Err(reason) => {
-                        state.malformed.lock().expect("stub state").push(reason.clone());
+                        state
+                            .malformed
+                            .lock()
+                            .expect("stub state")
+                            .push(reason.clone());
                         ResponseTemplate::new(400).set_body_string(reason)
                     }
                 }
