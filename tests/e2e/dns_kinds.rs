@@ -397,8 +397,7 @@ async fn acme_dns_registers_once_asks_for_the_cname_and_passes_the_contract() {
         .expect_err("the first use registers and asks for the CNAME");
     let text = err.to_string();
     assert!(
-        text.contains(&format!("_acme-challenge.www.example.test. CNAME"))
-            && text.contains(AUTH_DOMAIN),
+        text.contains("_acme-challenge.www.example.test. CNAME") && text.contains(AUTH_DOMAIN),
         "the error names the CNAME to create: {text}"
     );
     assert_eq!(*state.registrations.lock().expect("state"), 1);

@@ -246,7 +246,7 @@ impl PropagationChecker for HickoryPropagationChecker {
                 };
                 NameserverAnswer {
                     server: label.clone(),
-                    serves: values.iter().any(|v| *v == record.value),
+                    serves: values.contains(&record.value),
                     values,
                     error,
                     asked_at,

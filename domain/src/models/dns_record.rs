@@ -169,7 +169,7 @@ mod tests {
             "_acme-challenge.www.example.com",
             |candidate| async move {
                 Ok::<_, ()>(
-                    (candidate == "example.com" || candidate == "com").then(|| candidate.len()),
+                    (candidate == "example.com" || candidate == "com").then_some(candidate.len()),
                 )
             },
         ));
