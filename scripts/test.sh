@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs the real peers the tests
-# talk to (Pebble, BIND 9, moto, PostgreSQL) when they are missing, makes sure PostgreSQL
+# talk to (Pebble, BIND 9, Knot, PowerDNS, moto, PostgreSQL) when they are missing, makes sure PostgreSQL
 # answers on 127.0.0.1:5432, then runs `cargo test --workspace`.
 #
 # Extra arguments go to `cargo test` (for example `scripts/test.sh -p acmeport-domain`).
@@ -14,6 +14,14 @@ apt_packages=()
 command -v pebble >/dev/null || apt_packages+=(pebble)
 command -v named >/dev/null || apt_packages+=(bind9)
 command -v dig >/dev/null || apt_packages+=(bind9-dnsutils)
+# nsupdate (bind9-dnsutils) is also what the exec provider's test script runs.
+command -v nsupdate >/dev/null || apt_packages+=(bind9-dnsutils)
+# RFC 2136 interop beside BIND, and the PowerDNS HTTP API on a real pdns_server.
+command -v knotd >/dev/null || apt_packages+=(knot)
+command -v kdig >/dev/null || apt_packages+=(knot-dnsutils)
+command -v pdns_server >/dev/null || apt_packages+=(pdns-server)
+[ -f /usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql ] || apt_packages+=(pdns-backend-sqlite3)
+command -v sqlite3 >/dev/null || apt_packages+=(sqlite3)
 command -v pg_isready >/dev/null || apt_packages+=(postgresql postgresql-client)
 # The README's quick start and curl session are run by tests.
 command -v curl >/dev/null || apt_packages+=(curl)

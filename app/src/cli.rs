@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user add`, `config check`.
+//! The command line: `serve`, `migrate`, `user add`, `config check`, `dns test`.
 
 use crate::application::Application;
 use crate::config::Config;
@@ -44,6 +44,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Try the DNS providers.
+    Dns {
+        #[command(subcommand)]
+        command: DnsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Write a random TXT record for `_acme-challenge.<name>` through a provider instance,
+    /// wait until every authoritative nameserver serves it, and remove it.
+    Test {
+        /// The provider instance (a `[dns.providers.<name>]` table).
+        provider: String,
+        /// The domain name to test (`www.example.com`).
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +105,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check,
         } => check(&config),
+        Command::Dns {
+            command: DnsCommand::Test { provider, name },
+        } => crate::dns::test(&config, &provider, &name).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

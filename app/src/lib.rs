@@ -7,6 +7,7 @@
 pub mod application;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod telemetry;
 pub mod wiring;

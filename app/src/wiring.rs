@@ -254,7 +254,11 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;
                 }
-                Arc::new(Route53Provider::new(settings).await)
+                let route53 = Arc::new(Route53Provider::new(settings).await);
+                if r.access_key_id.is_none() {
+                    crate::dns::report_missing_aws_credentials(id.clone(), route53.clone());
+                }
+                route53
             }
             ProviderSection::Cloudflare(c) => {
                 let mut settings =
@@ -283,6 +287,10 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 }
                 Arc::new(Rfc2136Provider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
             }
+            ProviderSection::Exec(e) => crate::dns::exec(e, &key)?,
+            ProviderSection::Webhook(w) => crate::dns::webhook(w, &key)?,
+            ProviderSection::PowerDns(p) => crate::dns::powerdns(p, &key)?,
+            ProviderSection::AcmeDns(a) => crate::dns::acme_dns(a, &key, config)?,
         };
         tracing::debug!(provider = %id, kind = section.kind(), "DNS provider configured");
         providers = providers.with(id, provider);

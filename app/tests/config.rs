@@ -299,6 +299,19 @@ fn the_sample_file_documents_every_key() {
         "secret",
         "zone",
         "timeout_secs",
+        "program",
+        "args",
+        "endpoint",
+        "present_url",
+        "cleanup_url",
+        "username",
+        "password",
+        "bearer_token",
+        "api_url",
+        "api_key",
+        "server_id",
+        "storage_path",
+        "allow_from",
     ] {
         if !documents(&text, key) {
             missing.push(format!("dns.providers.*.{key}"));

@@ -51,9 +51,9 @@ fn the_readme_quick_start_works_as_written() {
     let readme = readme();
     let quick = section(&readme, "Quick start");
     let blocks = sh_blocks(quick);
-    assert_eq!(
-        blocks.len(),
-        2,
+    // Further blocks (`dns test`) need a DNS zone of the reader's and are not run here.
+    assert!(
+        blocks.len() >= 2,
         "the quick start has a serve block and a client block"
     );
     assert_eq!(

@@ -579,6 +579,10 @@ pub enum DnsError {
     /// The provider refused the change; the text is its reason (with its error codes).
     #[error("the DNS provider refused: {0}")]
     Rejected(String),
+    /// The provider refused the credentials (wrong or missing key, token or TSIG secret,
+    /// or too few permissions); the text is its reason.
+    #[error("the DNS provider refused the credentials: {0}")]
+    Unauthorized(String),
     /// Network or protocol failure.
     #[error("DNS provider request failed: {0}")]
     Transport(#[source] BoxError),
@@ -643,17 +647,50 @@ pub enum PropagationError {
     Lookup(#[source] BoxError),
 }
 
+/// What one authoritative nameserver answered for a TXT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameserverAnswer {
+    /// The server as shown to people: `ns1.example.com (192.0.2.53)`, or its address
+    /// when servers are configured.
+    pub server: String,
+    /// True when its answer holds the value.
+    pub serves: bool,
+    /// The TXT values it answered (empty for no record or no answer).
+    pub values: Vec<String>,
+    /// Why it gave no usable answer (timeout, refusal, unresolvable name), if so.
+    pub error: Option<String>,
+    /// When it was asked.
+    pub asked_at: OffsetDateTime,
+}
+
 /// Checks that a TXT value is served by every authoritative nameserver.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait PropagationChecker: Send + Sync {
     /// Asks each authoritative nameserver of the record's zone (following a CNAME on the
-    /// name) and returns those that do not serve the value yet. Empty means propagated.
+    /// name) and returns every server's answer, in a stable order. A server that cannot
+    /// be asked is an answer that does not serve the value, with its `error`.
+    ///
+    /// # Errors
+    ///
+    /// [`PropagationError`] when the check cannot be made at all (no nameserver found).
+    async fn check(&self, record: &TxtRecord) -> Result<Vec<NameserverAnswer>, PropagationError>;
+
+    /// The nameservers that do not serve the value yet (their [`NameserverAnswer::server`]
+    /// labels). Empty means propagated.
     ///
     /// # Errors
     ///
     /// [`PropagationError`] when the check cannot be made at all.
-    async fn missing(&self, record: &TxtRecord) -> Result<Vec<String>, PropagationError>;
+    async fn missing(&self, record: &TxtRecord) -> Result<Vec<String>, PropagationError> {
+        Ok(self
+            .check(record)
+            .await?
+            .into_iter()
+            .filter(|answer| !answer.serves)
+            .map(|answer| answer.server)
+            .collect())
+    }
 
     /// The name whose TXT set the CA will read for `name`: the end of its CNAME chain
     /// (delegated validation, `_acme-challenge.example.com CNAME ...`), or `name` itself

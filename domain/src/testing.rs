@@ -13,8 +13,8 @@ use crate::models::{
 use crate::ports::{
     AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo,
     ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError,
-    OrderRepo, PasswordHasher, PropagationChecker, PropagationError, RegisteredAccount,
-    RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo,
+    NameserverAnswer, OrderRepo, PasswordHasher, PropagationChecker, PropagationError,
+    RegisteredAccount, RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};
@@ -1057,15 +1057,26 @@ impl FakePropagation {
 
 #[async_trait]
 impl PropagationChecker for FakePropagation {
-    async fn missing(&self, _record: &TxtRecord) -> Result<Vec<String>, PropagationError> {
+    async fn check(&self, record: &TxtRecord) -> Result<Vec<NameserverAnswer>, PropagationError> {
         *lock(&self.checks) += 1;
         let mut left = lock(&self.missing_for);
-        if *left > 0 {
+        let serves = if *left > 0 {
             *left -= 1;
-            Ok(vec!["ns1.fake".into()])
+            false
         } else {
-            Ok(Vec::new())
-        }
+            true
+        };
+        Ok(vec![NameserverAnswer {
+            server: "ns1.fake".into(),
+            serves,
+            values: if serves {
+                vec![record.value.clone()]
+            } else {
+                Vec::new()
+            },
+            error: None,
+            asked_at: OffsetDateTime::UNIX_EPOCH,
+        }])
     }
 
     async fn delegated_name(&self, name: &str) -> Result<String, PropagationError> {

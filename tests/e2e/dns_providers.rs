@@ -25,23 +25,142 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// Reads what a provider wrote, straight from its backend.
 #[async_trait]
-trait Backend: Sync {
+pub(crate) trait Backend: Sync {
     /// The TXT values on `name`, sorted.
     async fn values(&self, name: &str) -> Vec<String>;
 }
 
 /// Two ACME-like values (43 characters of base64url) for one name, as a wildcard and its
 /// apex produce.
-fn values() -> (String, String) {
+pub(crate) fn values() -> (String, String) {
     (
         "wildcardVALUE_0123456789abcdefghijklmnopqrs".to_owned(),
         "apexVALUE-0123456789abcdefghijklmnopqrstuvw".to_owned(),
     )
 }
 
+/// What `cleanup` does on a provider's backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// It removes exactly its value.
+    Exact,
+    /// The backend has no delete and keeps the two most recent values (acme-dns):
+    /// cleanup leaves the values, and newer values push older ones out.
+    RollsOver,
+}
+
 /// Every [`DnsProvider`] must pass this: values add up, presenting twice changes nothing,
-/// cleanup removes only its value, and cleaning up what is gone succeeds.
-async fn provider_contract(provider: &dyn DnsProvider, backend: &dyn Backend, name: &str) {
+/// cleanup removes only its value, and cleaning up what is gone succeeds. Prints how long
+/// the run took, labelled `kind`.
+pub(crate) async fn provider_contract(
+    kind: &str,
+    provider: &dyn DnsProvider,
+    backend: &dyn Backend,
+    name: &str,
+) {
+    provider_contract_with(kind, provider, backend, name, Removal::Exact).await;
+}
+
+/// [`provider_contract`] for a backend whose removal works as `removal` says.
+pub(crate) async fn provider_contract_with(
+    kind: &str,
+    provider: &dyn DnsProvider,
+    backend: &dyn Backend,
+    name: &str,
+    removal: Removal,
+) {
+    let started = std::time::Instant::now();
+    if removal == Removal::Exact {
+        exact_removal_contract(provider, backend, name).await;
+    } else {
+        rolling_contract(provider, backend, name).await;
+    }
+    eprintln!(
+        "provider contract: {kind}: {} ms",
+        started.elapsed().as_millis()
+    );
+}
+
+/// Errors carry the provider's reason: presenting through a provider that its server
+/// refuses (wrong credentials) fails as a refusal whose text holds `reason`, and nothing
+/// is written.
+pub(crate) async fn refusal_contract(
+    provider: &dyn DnsProvider,
+    backend: &dyn Backend,
+    name: &str,
+    reason: &str,
+) {
+    let record = TxtRecord::new(name, values().0);
+    let err = provider
+        .present(&record)
+        .await
+        .expect_err("the server refuses this provider");
+    assert!(
+        matches!(err, DnsError::Unauthorized(_) | DnsError::Rejected(_)),
+        "a refusal is Unauthorized or Rejected, not {err:?}"
+    );
+    assert!(
+        err.to_string().contains(reason),
+        "the error carries the provider's reason {reason:?}: {err}"
+    );
+    assert!(
+        backend.values(name).await.is_empty(),
+        "a refused present writes nothing"
+    );
+}
+
+/// Two values, present twice, then a rolling backend: cleanup changes nothing, newer
+/// values replace the oldest.
+async fn rolling_contract(provider: &dyn DnsProvider, backend: &dyn Backend, name: &str) {
+    let (a, b) = values();
+    let record_a = TxtRecord::new(name, a.clone());
+    let record_b = TxtRecord::new(name, b.clone());
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    provider.present(&record_a).await.expect("present a value");
+    assert_eq!(backend.values(name).await, vec![a.clone()]);
+    provider
+        .present(&record_b)
+        .await
+        .expect("present a second value");
+    assert_eq!(backend.values(name).await, both, "both values are served");
+    provider
+        .present(&record_a)
+        .await
+        .expect("present the same value twice");
+    assert_eq!(
+        backend.values(name).await,
+        both,
+        "presenting again neither duplicates nor drops values"
+    );
+    provider.cleanup(&record_a).await.expect("cleanup succeeds");
+    provider
+        .cleanup(&record_a)
+        .await
+        .expect("cleanup of a value already cleaned up succeeds");
+    assert_eq!(
+        backend.values(name).await,
+        both,
+        "cleanup touches nothing: the backend has no delete"
+    );
+    let c = "rolledVALUE-c123456789abcdefghijklmnopqrstu".to_owned();
+    let d = "rolledVALUE-d123456789abcdefghijklmnopqrstu".to_owned();
+    provider
+        .present(&TxtRecord::new(name, c.clone()))
+        .await
+        .expect("present a third value");
+    provider
+        .present(&TxtRecord::new(name, d.clone()))
+        .await
+        .expect("present a fourth value");
+    assert_eq!(
+        backend.values(name).await,
+        vec![c, d],
+        "the two newest values are served; older ones rolled out"
+    );
+}
+
+async fn exact_removal_contract(provider: &dyn DnsProvider, backend: &dyn Backend, name: &str) {
     let (a, b) = values();
     let record_a = TxtRecord {
         name: name.to_owned(),
@@ -136,12 +255,11 @@ fn rfc2136(bind: &Bind, secret: &str) -> Rfc2136Provider {
 async fn rfc2136_passes_the_provider_contract_on_bind() {
     let bind = Bind::start().await.expect("BIND starts");
     let provider = rfc2136(&bind, bind.secret());
-    provider_contract(
-        &provider,
-        &BindBackend(&bind),
-        "_acme-challenge.www.example.test",
-    )
-    .await;
+    let name = "_acme-challenge.www.example.test";
+    provider_contract("rfc2136 (BIND)", &provider, &BindBackend(&bind), name).await;
+    // A valid base64 HMAC key that is not the server's.
+    let wrong = rfc2136(&bind, "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");
+    refusal_contract(&wrong, &BindBackend(&bind), name, "BADSIG").await;
 }
 
 #[tokio::test]
@@ -203,9 +321,9 @@ async fn rfc2136_with_a_wrong_secret_is_rejected_naming_badsig() {
         .present(&record)
         .await
         .expect_err("an update signed with the wrong secret fails");
-    let DnsError::Rejected(reason) = &err else {
+    let DnsError::Unauthorized(reason) = &err else {
         panic!(
-            "expected DnsError::Rejected, got {err:?}; named's log:\n{}",
+            "expected DnsError::Unauthorized, got {err:?}; named's log:\n{}",
             bind.log()
         );
     };
@@ -236,8 +354,8 @@ async fn rfc2136_with_an_unknown_key_is_rejected_naming_badkey() {
         .present(&record)
         .await
         .expect_err("an update with an unknown key fails");
-    let DnsError::Rejected(reason) = &err else {
-        panic!("expected DnsError::Rejected, got {err:?}");
+    let DnsError::Unauthorized(reason) = &err else {
+        panic!("expected DnsError::Unauthorized, got {err:?}");
     };
     assert!(
         reason.contains("BADKEY") && reason.contains("nobody"),
@@ -308,7 +426,13 @@ async fn route53_passes_the_provider_contract_on_moto() {
         moto: &moto,
         zone_id,
     };
-    provider_contract(&provider, &backend, "_acme-challenge.www.example.test").await;
+    provider_contract(
+        "route53 (moto)",
+        &provider,
+        &backend,
+        "_acme-challenge.www.example.test",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -530,7 +654,13 @@ async fn cloudflare_passes_the_provider_contract_on_a_v4_stub() {
     let server = cloudflare_stub(state.clone()).await;
     let provider = cloudflare(&server, CF_TOKEN);
     let name = "_acme-challenge.www.example.test";
-    provider_contract(&provider, &StubBackend(state), name).await;
+    provider_contract(
+        "cloudflare (stub)",
+        &provider,
+        &StubBackend(state.clone()),
+        name,
+    )
+    .await;
 
     let requests = server.received_requests().await.expect("recorded requests");
     let (a, b) = values();
@@ -562,6 +692,8 @@ async fn cloudflare_passes_the_provider_contract_on_a_v4_stub() {
         ),
         "every request carries the bearer token"
     );
+    let wrong = cloudflare(&server, "wrong-token");
+    refusal_contract(&wrong, &StubBackend(state), name, "error 10000").await;
 }
 
 #[tokio::test]
@@ -577,8 +709,8 @@ async fn cloudflare_errors_carry_their_v4_codes() {
         .present(&record)
         .await
         .expect_err("a wrong token is refused");
-    let DnsError::Rejected(reason) = &err else {
-        panic!("expected DnsError::Rejected, got {err:?}");
+    let DnsError::Unauthorized(reason) = &err else {
+        panic!("expected DnsError::Unauthorized, got {err:?}");
     };
     assert!(
         reason.contains("10000") && reason.contains("403"),

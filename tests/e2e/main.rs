@@ -4,6 +4,7 @@ mod acme_client;
 mod api;
 mod crash;
 mod dns01;
+mod dns_kinds;
 mod dns_providers;
 mod harness;
 mod issuance;

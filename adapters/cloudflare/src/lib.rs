@@ -7,7 +7,7 @@
 mod api;
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::{find_zone, unquote_txt, TxtRecord};
 use api::{Api, ApiError, NewTxt};
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -123,25 +123,27 @@ impl CloudflareProvider {
     }
 
     /// The zone id for `name`: configured, or the zone named like the closest enclosing
-    /// name.
+    /// name (the domain's [`find_zone`] walk).
     async fn zone_id(&self, name: &str) -> Result<String, DnsError> {
         if let Some(id) = &self.zone_id {
             return Ok(id.clone());
         }
-        let mut candidate = name;
-        loop {
-            let zones = self.api.zones_named(candidate).await.map_err(translate)?;
-            if let Some(zone) = zones
-                .iter()
-                .find(|z| z.name.eq_ignore_ascii_case(candidate))
-            {
-                debug!(name, zone = candidate, zone_id = %zone.id, "found the Cloudflare zone");
-                return Ok(zone.id.clone());
+        let found = find_zone(name, |candidate| async move {
+            let zones = self.api.zones_named(&candidate).await.map_err(translate)?;
+            Ok::<_, DnsError>(
+                zones
+                    .into_iter()
+                    .find(|z| z.name.eq_ignore_ascii_case(&candidate))
+                    .map(|z| z.id),
+            )
+        })
+        .await?;
+        match found {
+            Some((zone, id)) => {
+                debug!(name, zone, zone_id = %id, "found the Cloudflare zone");
+                Ok(id)
             }
-            match candidate.split_once('.') {
-                Some((_, parent)) if parent.contains('.') => candidate = parent,
-                _ => return Err(DnsError::ZoneNotFound(name.to_owned())),
-            }
+            None => Err(DnsError::ZoneNotFound(name.to_owned())),
         }
     }
 
@@ -159,7 +161,7 @@ impl CloudflareProvider {
             .map_err(translate)?;
         Ok(records
             .into_iter()
-            .filter(|r| r.name.eq_ignore_ascii_case(name) && unquote(&r.content) == value)
+            .filter(|r| r.name.eq_ignore_ascii_case(name) && unquote_txt(&r.content) == value)
             .map(|r| r.id)
             .collect())
     }
@@ -168,7 +170,7 @@ impl CloudflareProvider {
 #[async_trait]
 impl DnsProvider for CloudflareProvider {
     async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
         if !self
             .records_with_value(&zone_id, &name, &record.value)
@@ -198,7 +200,7 @@ impl DnsProvider for CloudflareProvider {
     }
 
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
         for id in self
             .records_with_value(&zone_id, &name, &record.value)
@@ -222,32 +224,20 @@ impl DnsProvider for CloudflareProvider {
 }
 
 /// API errors keep Cloudflare's codes ("Cloudflare HTTP 403: error 9109 Invalid access
-/// token"); rate limits, server errors and network failures are temporary
+/// token"; 401 and 403 are [`DnsError::Unauthorized`]); rate limits, server errors and network failures are temporary
 /// ([`DnsError::Transport`]).
 fn translate(error: ApiError) -> DnsError {
     let temporary = match &error {
         ApiError::Api { status, .. } => status.as_u16() == 429 || status.is_server_error(),
         ApiError::Transport(_) => true,
     };
+    let unauthorized = matches!(&error, ApiError::Api { status, .. } if status.as_u16() == 401 || status.as_u16() == 403);
     if temporary {
         DnsError::Transport(error.to_string().into())
+    } else if unauthorized {
+        DnsError::Unauthorized(error.to_string())
     } else {
         DnsError::Rejected(error.to_string())
-    }
-}
-
-fn normalize(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Cloudflare may return TXT content quoted (`"abc"`) or bare, depending on how it was
-/// written; compare the text.
-fn unquote(content: &str) -> String {
-    let trimmed = content.trim();
-    if trimmed.len() >= 2 && trimmed.starts_with('"') && trimmed.ends_with('"') {
-        trimmed[1..trimmed.len() - 1].replace("\" \"", "")
-    } else {
-        trimmed.to_owned()
     }
 }
 
@@ -259,11 +249,5 @@ mod tests {
     fn tokens_do_not_print() {
         let settings = CloudflareSettings::new(ApiToken::new("very-secret-token"));
         assert!(!format!("{settings:?}").contains("very-secret-token"));
-    }
-
-    #[test]
-    fn quoted_contents_compare_as_text() {
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("abc"), "abc");
     }
 }

@@ -8,8 +8,8 @@
 //! cache, because a recursive resolver's answer says nothing about the servers the CA will
 //! ask.
 
-use acmeport_domain::ports::{PropagationChecker, PropagationError};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::ports::{NameserverAnswer, PropagationChecker, PropagationError};
+use acmeport_domain::{zone_candidates, TxtRecord};
 use async_trait::async_trait;
 use futures::future::join_all;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
@@ -19,6 +19,7 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 use std::net::SocketAddr;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tracing::{debug, warn};
 
 /// How many CNAMEs are followed before the chain is taken for a loop.
@@ -120,10 +121,13 @@ impl HickoryPropagationChecker {
     }
 
     /// The zone apex of `name` and its nameserver host names: the closest enclosing name
-    /// that has NS records.
+    /// that has NS records (the domain's [`zone_candidates`], longest first).
     async fn zone_nameservers(&self, name: &Name) -> Result<(Name, Vec<Name>), PropagationError> {
-        let mut candidate = name.clone();
-        while !candidate.is_root() {
+        for candidate in zone_candidates(&name.to_ascii()) {
+            let Ok(mut candidate) = Name::from_ascii(&candidate) else {
+                continue;
+            };
+            candidate.set_fqdn(true);
             match self
                 .resolver
                 .lookup(candidate.clone(), RecordType::NS)
@@ -146,7 +150,6 @@ impl HickoryPropagationChecker {
                 Err(e) if e.is_no_records_found() => {}
                 Err(e) => return Err(lookup_error(&candidate, e)),
             }
-            candidate = candidate.base_name();
         }
         Err(PropagationError::NoNameservers(name.to_ascii()))
     }
@@ -188,25 +191,32 @@ impl HickoryPropagationChecker {
         Ok(servers)
     }
 
-    /// Whether the server at `addr` answers, with authority, a TXT set on `name` that
-    /// contains `value`.
-    async fn serves(&self, addr: SocketAddr, name: &Name, value: &str) -> bool {
+    /// What the server at `addr` answers, with authority, for the TXT set on `name`: its
+    /// values, or why there is no answer. No records is an empty answer, not an error.
+    async fn ask(&self, addr: SocketAddr, name: &Name) -> (Vec<String>, Option<String>) {
         let resolver = match build_resolver(&[addr], false, self.settings.query_timeout) {
             Ok(resolver) => resolver,
             Err(e) => {
                 warn!(server = %addr, error = %e, "cannot build a resolver for a nameserver");
-                return false;
+                return (Vec::new(), Some(e.to_string()));
             }
         };
         match resolver.lookup(name.clone(), RecordType::TXT).await {
-            Ok(lookup) => lookup.answers().iter().any(|record| match &record.data {
-                RData::TXT(txt) => txt_text(&txt.txt_data) == value,
-                _ => false,
-            }),
-            Err(e) if e.is_no_records_found() => false,
+            Ok(lookup) => (
+                lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::TXT(txt) => Some(txt_text(&txt.txt_data)),
+                        _ => None,
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e) if e.is_no_records_found() => (Vec::new(), None),
             Err(e) => {
                 debug!(server = %addr, error = %e, "nameserver query failed; counted as missing");
-                false
+                (Vec::new(), Some(e.to_string()))
             }
         }
     }
@@ -214,7 +224,7 @@ impl HickoryPropagationChecker {
 
 #[async_trait]
 impl PropagationChecker for HickoryPropagationChecker {
-    async fn missing(&self, record: &TxtRecord) -> Result<Vec<String>, PropagationError> {
+    async fn check(&self, record: &TxtRecord) -> Result<Vec<NameserverAnswer>, PropagationError> {
         let mut name = Name::from_ascii(record.name.trim())
             .map_err(|e| PropagationError::Lookup(Box::new(e)))?;
         name.set_fqdn(true);
@@ -226,16 +236,26 @@ impl PropagationChecker for HickoryPropagationChecker {
         let checks = servers.iter().map(|(label, addr)| {
             let target = &target;
             async move {
-                let served = match addr {
-                    Some(addr) => self.serves(*addr, target, &record.value).await,
-                    None => false,
+                let asked_at = OffsetDateTime::now_utc();
+                let (values, error) = match addr {
+                    Some(addr) => self.ask(*addr, target).await,
+                    None => (
+                        Vec::new(),
+                        Some("the nameserver's address cannot be resolved".to_owned()),
+                    ),
                 };
-                (!served).then(|| label.clone())
+                NameserverAnswer {
+                    server: label.clone(),
+                    serves: values.contains(&record.value),
+                    values,
+                    error,
+                    asked_at,
+                }
             }
         });
-        let missing: Vec<String> = join_all(checks).await.into_iter().flatten().collect();
-        debug!(name = %target, missing = ?missing, "propagation check");
-        Ok(missing)
+        let answers: Vec<NameserverAnswer> = join_all(checks).await;
+        debug!(name = %target, answers = ?answers, "propagation check");
+        Ok(answers)
     }
 
     async fn delegated_name(&self, name: &str) -> Result<String, PropagationError> {

@@ -148,6 +148,6 @@ fn fqdn(name: &str) -> Result<Name, hickory_proto::ProtoError> {
 }
 
 fn record_name(record: &TxtRecord) -> Result<Name, DnsError> {
-    fqdn(&record.name)
+    fqdn(&record.absolute_name())
         .map_err(|e| DnsError::Rejected(format!("{:?} is not a DNS name: {e}", record.name)))
 }

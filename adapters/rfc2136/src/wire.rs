@@ -73,8 +73,10 @@ impl Exchanger {
         self.exchange(message, false, ANSWERS).await
     }
 
-    /// Sends `message` (signed when `sign`) and returns the answer, which is checked: an
-    /// rcode outside `accepted` or a TSIG error becomes [`DnsError::Rejected`], and a
+    /// Sends `message` (signed when `sign`) and returns the answer, which is checked: a
+    /// key the server does not know or whose secret differs becomes
+    /// [`DnsError::Unauthorized`], an rcode outside `accepted` or another TSIG error
+    /// [`DnsError::Rejected`], and a
     /// signed request's answer must carry a valid signature.
     async fn exchange(
         &self,
@@ -107,6 +109,11 @@ impl Exchanger {
             ));
         }
         let tsig_error = response.signature().and_then(|tsig| tsig.data.error);
+        if matches!(tsig_error, Some(TsigError::BadKey | TsigError::BadSig)) {
+            return Err(DnsError::Unauthorized(
+                self.refusal(response.response_code, tsig_error),
+            ));
+        }
         if !accepted.contains(&response.response_code) || tsig_error.is_some() {
             return Err(DnsError::Rejected(
                 self.refusal(response.response_code, tsig_error),

@@ -17,7 +17,19 @@ const TEMPORARY_CODES: &[&str] = &[
     "InternalError",
 ];
 
-/// Permanent service errors become [`DnsError::Rejected`] ("Route53 AccessDenied: ...");
+/// Error codes that mean the keys are wrong, expired or lack a permission.
+const AUTH_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "InvalidSignatureException",
+];
+
+/// Refused credentials become [`DnsError::Unauthorized`]; other permanent service errors
+/// become [`DnsError::Rejected`] ("Route53 InvalidInput: ...");
 /// what is left after the SDK's retries of throttling and 5xx answers, and network
 /// failures, become [`DnsError::Transport`].
 pub(crate) fn translate<E>(error: SdkError<E, HttpResponse>, name: &str) -> DnsError
@@ -33,6 +45,9 @@ where
     let text = format!("Route53 {code}: {message} (HTTP {status})");
     match code {
         "NoSuchHostedZone" => DnsError::ZoneNotFound(format!("{name} ({text})")),
+        _ if AUTH_CODES.contains(&code) || status == 401 || status == 403 => {
+            DnsError::Unauthorized(text)
+        }
         _ if TEMPORARY_CODES.contains(&code) || status >= 500 => DnsError::Transport(text.into()),
         _ => DnsError::Rejected(text),
     }

@@ -17,12 +17,16 @@ mod settings;
 pub use settings::{Route53Settings, SecretKey, StaticCredentials};
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::{find_zone, normalize_name, unquote_txt, TxtRecord};
 use async_trait::async_trait;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_route53::config::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_route53::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_route53::error::DisplayErrorContext;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -30,8 +34,10 @@ use aws_sdk_route53::Client;
 use errors::{build_error, translate};
 use secrecy::ExposeSecret;
 use std::fmt;
+use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+use tracing::instrument::WithSubscriber as _;
 use tracing::{debug, info};
 
 /// Route53's default region for signing; the service is global.
@@ -41,6 +47,8 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct Route53Provider {
     client: Client,
     settings: Route53Settings,
+    /// The AWS default credential chain, when no static keys are configured.
+    default_chain: Option<SharedCredentialsProvider>,
     /// Serialises read-modify-write of record sets (see the module docs).
     write_lock: Mutex<()>,
 }
@@ -57,8 +65,12 @@ impl Route53Provider {
     /// Builds the client: credentials and region from the settings, else from the AWS
     /// default chain (environment, profile, web identity, ECS, IMDS). Nothing is sent yet.
     pub async fn new(settings: Route53Settings) -> Self {
+        // Not the default region chain: its last step asks EC2's instance metadata, which
+        // off EC2 prints a multi-line warning at every start, and Route53 is global
+        // (the region only names the signing scope, us-east-1).
         let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
-            .or_default_provider()
+            .or_else(EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::builder().build())
             .or_else(Region::from_static(DEFAULT_REGION));
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts.max(1))
@@ -79,6 +91,11 @@ impl Route53Provider {
             ));
         }
         let shared = loader.load().await;
+        let default_chain = if settings.credentials.is_none() {
+            shared.credentials_provider()
+        } else {
+            None
+        };
         let mut config = aws_sdk_route53::config::Builder::from(&shared);
         if let Some(url) = &settings.endpoint_url {
             config = config.endpoint_url(url);
@@ -86,20 +103,49 @@ impl Route53Provider {
         Self {
             client: Client::from_conf(config.build()),
             settings,
+            default_chain,
             write_lock: Mutex::new(()),
+        }
+    }
+
+    /// Whether credentials can be had: static keys always; the AWS default chain when it
+    /// yields credentials within `limit`. The chain's own log lines (multi-line warnings
+    /// about instance metadata off EC2) are silenced here, so that the caller can say it
+    /// in one line.
+    ///
+    /// # Errors
+    ///
+    /// Why no credentials were found, in one line.
+    pub async fn check_credentials(&self, limit: Duration) -> Result<(), String> {
+        const NONE: &str = "none found in the environment, a profile, web identity, \
+                            the container or an instance role";
+        let Some(chain) = &self.default_chain else {
+            return Ok(());
+        };
+        let probe = chain
+            .provide_credentials()
+            .with_subscriber(tracing::subscriber::NoSubscriber::default());
+        match tokio::time::timeout(limit, probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => Err(NONE.to_owned()),
+            Ok(Err(e)) => {
+                // The detail (often a refused instance-metadata request) is for debugging.
+                debug!(error = %DisplayErrorContext(&e), "the AWS default credential chain failed");
+                Err(NONE.to_owned())
+            }
+            Err(_) => Err(format!("{NONE} within {limit:?}")),
         }
     }
 
     /// The hosted zone id for `name`: the configured one, or the zone named like the
     /// closest enclosing name (ListHostedZonesByName only answers exact names reliably,
-    /// so each label is tried from the longest name up). Public zones win over private
-    /// ones of the same name.
+    /// so each enclosing name is tried, longest first, by the domain's [`find_zone`]).
+    /// Public zones win over private ones of the same name.
     async fn zone_id(&self, name: &str) -> Result<String, DnsError> {
         if let Some(id) = &self.settings.hosted_zone_id {
             return Ok(id.clone());
         }
-        let mut candidate = name;
-        loop {
+        let found = find_zone(name, |candidate| async move {
             let wanted = format!("{candidate}.");
             let answer = self
                 .client
@@ -115,17 +161,19 @@ impl Route53Provider {
                 .filter(|zone| zone.name().eq_ignore_ascii_case(&wanted))
                 .collect();
             exact.sort_by_key(|zone| zone.config().is_some_and(|c| c.private_zone()));
-            if let Some(zone) = exact.first() {
-                let id = zone.id().trim_start_matches("/hostedzone/").to_owned();
-                debug!(name, zone = candidate, zone_id = %id, "found the hosted zone");
-                return Ok(id);
+            Ok::<_, DnsError>(
+                exact
+                    .first()
+                    .map(|zone| zone.id().trim_start_matches("/hostedzone/").to_owned()),
+            )
+        })
+        .await?;
+        match found {
+            Some((zone, id)) => {
+                debug!(name, zone, zone_id = %id, "found the hosted zone");
+                Ok(id)
             }
-            match candidate.split_once('.') {
-                Some((_, parent)) if !parent.is_empty() => {
-                    candidate = parent;
-                }
-                _ => return Err(DnsError::ZoneNotFound(name.to_owned())),
-            }
+            None => Err(DnsError::ZoneNotFound(name.to_owned())),
         }
     }
 
@@ -237,9 +285,9 @@ impl Route53Provider {
 #[async_trait]
 impl DnsProvider for Route53Provider {
     async fn present(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
-        let ours = quote(&record.value);
+        let ours = record.quoted_value();
         // The lock covers read and submit only: waiting for INSYNC can take a minute on
         // AWS and must not hold up other names.
         let change_id = {
@@ -248,7 +296,7 @@ impl DnsProvider for Route53Provider {
                 .current_values(&zone_id, &name)
                 .await?
                 .unwrap_or_else(|| (Vec::new(), self.settings.ttl));
-            if values.iter().any(|v| unquote(v) == record.value) {
+            if values.iter().any(|v| unquote_txt(v) == record.value) {
                 debug!(name, "TXT value already present");
                 return Ok(());
             }
@@ -262,7 +310,7 @@ impl DnsProvider for Route53Provider {
     }
 
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), DnsError> {
-        let name = normalize(&record.name);
+        let name = record.normalized_name();
         let zone_id = self.zone_id(&name).await?;
         let change_id = {
             let _guard = self.write_lock.lock().await;
@@ -272,7 +320,7 @@ impl DnsProvider for Route53Provider {
             };
             let remainder: Vec<String> = values
                 .iter()
-                .filter(|v| unquote(v) != record.value)
+                .filter(|v| unquote_txt(v) != record.value)
                 .cloned()
                 .collect();
             if remainder.len() == values.len() {
@@ -294,13 +342,8 @@ impl DnsProvider for Route53Provider {
     }
 }
 
-/// Lower case, no trailing dot: the form zones and record names are compared in.
-fn normalize(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn same_name(listed: &str, wanted: &str) -> bool {
-    normalize(&unescape(listed)) == wanted
+    normalize_name(&unescape(listed)) == wanted
 }
 
 /// Route53 lists names with octal escapes for characters outside `[a-z0-9-]`
@@ -326,43 +369,9 @@ fn unescape(name: &str) -> String {
     out
 }
 
-/// Route53 wants TXT values as quoted character strings.
-fn quote(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// The text of a stored TXT value: its quoted strings joined, as resolvers and ACME
-/// servers see it.
-fn unquote(stored: &str) -> String {
-    let mut out = String::new();
-    let mut in_quotes = false;
-    let mut chars = stored.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => in_quotes = !in_quotes,
-            '\\' if in_quotes => {
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
-            }
-            c if in_quotes => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_are_quoted_and_unquoted() {
-        assert_eq!(quote("abc"), "\"abc\"");
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("\"ab\" \"c\""), "abc");
-        assert_eq!(unquote(&quote("a\"b")), "a\"b");
-    }
 
     #[test]
     fn listed_names_are_unescaped() {

@@ -331,6 +331,12 @@ pub enum ProviderSection {
     Route53(Route53Section),
     Cloudflare(CloudflareSection),
     Rfc2136(Rfc2136Section),
+    Exec(ExecSection),
+    Webhook(WebhookSection),
+    #[serde(rename = "powerdns")]
+    PowerDns(PowerDnsSection),
+    #[serde(rename = "acme-dns")]
+    AcmeDns(AcmeDnsSection),
 }
 
 impl ProviderSection {
@@ -341,6 +347,10 @@ impl ProviderSection {
             Self::Route53(_) => "route53",
             Self::Cloudflare(_) => "cloudflare",
             Self::Rfc2136(_) => "rfc2136",
+            Self::Exec(_) => "exec",
+            Self::Webhook(_) => "webhook",
+            Self::PowerDns(_) => "powerdns",
+            Self::AcmeDns(_) => "acme-dns",
         }
     }
 }
@@ -390,6 +400,81 @@ pub struct Rfc2136Section {
     pub zone: Option<String>,
     #[serde(default)]
     pub ttl: Option<u32>,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// A program run as `program [args...] present|cleanup <fqdn> <value>` (lego's `exec`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSection {
+    /// The program; started directly, never through a shell.
+    pub program: PathBuf,
+    /// Arguments before `present|cleanup <fqdn> <value>`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Limit for one run, after which the program is killed (60 by default).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// An HTTP endpoint receiving `{"fqdn", "value"}` (lego's `httpreq`, default mode).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Base URL: calls go to `<endpoint>/present` and `<endpoint>/cleanup`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Overrides `<endpoint>/present`.
+    #[serde(default)]
+    pub present_url: Option<String>,
+    /// Overrides `<endpoint>/cleanup`.
+    #[serde(default)]
+    pub cleanup_url: Option<String>,
+    /// HTTP Basic user (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Sent as `Authorization: Bearer <token>` (instead of Basic).
+    #[serde(default)]
+    pub bearer_token: Option<Secret>,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// The PowerDNS Authoritative HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerDnsSection {
+    /// The web server's base URL, `http://127.0.0.1:8081`.
+    pub api_url: String,
+    /// `api-key` of pdns.conf.
+    pub api_key: Secret,
+    /// `localhost` by default.
+    #[serde(default)]
+    pub server_id: Option<String>,
+    /// The zone; found by walking up the name when absent.
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub ttl: Option<u32>,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// acme-dns: accounts registered on first use and kept in a file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeDnsSection {
+    /// The acme-dns API base URL.
+    pub api_url: String,
+    /// The accounts file (lego's format); `<data_dir>/acme-dns.json` by default.
+    #[serde(default)]
+    pub storage_path: Option<PathBuf>,
+    /// CIDR ranges allowed to update new accounts.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
 }

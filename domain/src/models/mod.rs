@@ -3,6 +3,7 @@
 mod account;
 mod certificate;
 mod challenge;
+mod dns_record;
 mod domain_name;
 mod email;
 mod ids;
@@ -16,6 +17,7 @@ mod user;
 pub use account::*;
 pub use certificate::*;
 pub use challenge::*;
+pub use dns_record::*;
 pub use domain_name::*;
 pub use email::*;
 pub use ids::*;

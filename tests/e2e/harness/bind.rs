@@ -7,10 +7,6 @@
 use super::free_port;
 use anyhow::{bail, Context};
 use base64::Engine;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -177,42 +173,7 @@ key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 
     /// The TXT values on `name`, asked directly (no recursion, no cache), sorted.
     pub async fn txt(&self, name: &str) -> Vec<String> {
-        let mut udp = ConnectionConfig::udp();
-        udp.port = self.port;
-        let mut tcp = ConnectionConfig::tcp();
-        tcp.port = self.port;
-        let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(
-            [127, 0, 0, 1].into(),
-            true,
-            vec![udp, tcp],
-        )]);
-        let mut options = ResolverOpts::default();
-        options.cache_size = 0;
-        options.recursion_desired = false;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .expect("a resolver for BIND");
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
-        let mut values: Vec<String> = match resolver.lookup(fqdn, RecordType::TXT).await {
-            Ok(lookup) => lookup
-                .answers()
-                .iter()
-                .filter_map(|record| match &record.data {
-                    RData::TXT(txt) => Some(
-                        txt.txt_data
-                            .iter()
-                            .map(|s| String::from_utf8_lossy(s).into_owned())
-                            .collect::<String>(),
-                    ),
-                    _ => None,
-                })
-                .collect(),
-            Err(e) if e.is_no_records_found() => Vec::new(),
-            Err(e) => panic!("TXT query for {name} at BIND {} failed: {e}", self.addr()),
-        };
-        values.sort();
-        values
+        super::dns::txt_at(self.addr(), name).await
     }
 }
 

@@ -1,14 +1,20 @@
-//! Shared test harness: real peers (Pebble and its mock DNS, BIND 9, moto, PostgreSQL),
-//! each started per test on free loopback ports, the service wired to real adapters, and
-//! checks on issued chains.
+//! Shared test harness: real peers (Pebble and its mock DNS, BIND 9, Knot, PowerDNS,
+//! moto, PostgreSQL) and local stubs of the APIs no server exists for here (Cloudflare,
+//! webhook, acme-dns), each started per test on free loopback ports; the service wired
+//! to real adapters; and checks on issued chains.
 
+pub mod acme_dns;
 pub mod app;
 pub mod bind;
 pub mod cloudflare;
+pub mod dns;
+pub mod knot;
 pub mod moto;
 pub mod pebble;
 pub mod postgres;
+pub mod powerdns;
 pub mod service;
+pub mod webhook;
 
 use std::net::UdpSocket;
 
