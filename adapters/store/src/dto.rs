@@ -6,8 +6,8 @@
 use crate::error::Corrupt;
 use crate::{from_micros, unix_micros};
 use acmeport_domain::{
-    CountryCode, CsrSubject, Identifiers, Progress, ProviderName, Published, RenewalPlan,
-    RenewalReason, SubjectField, TxtRecord,
+    CountryCode, CsrSubject, Identifiers, NameserverStatus, Progress, ProviderName, Published,
+    RenewalPlan, RenewalReason, SubjectField, TxtRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,11 +21,20 @@ pub(crate) struct ProgressDto {
     failing_since: Option<i64>,
     waiting_since: Option<i64>,
     polls: u32,
+    nameservers: Vec<NameserverDto>,
     renewal: bool,
     replaces: Option<String>,
     plan: Option<PlanDto>,
     renewal_failures: u32,
     renewal_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct NameserverDto {
+    record: String,
+    server: String,
+    serves: bool,
+    asked_at: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,6 +55,16 @@ pub(crate) fn progress_json(p: &Progress) -> String {
         failing_since: p.failing_since.map(unix_micros),
         waiting_since: p.waiting_since.map(unix_micros),
         polls: p.polls,
+        nameservers: p
+            .nameservers
+            .iter()
+            .map(|n| NameserverDto {
+                record: n.record.clone(),
+                server: n.server.clone(),
+                serves: n.serves,
+                asked_at: unix_micros(n.asked_at),
+            })
+            .collect(),
         renewal: p.renewal,
         replaces: p.replaces.clone(),
         plan,
@@ -76,6 +95,18 @@ pub(crate) fn progress_from_json(json: &str) -> Result<Progress, Corrupt> {
         failing_since: dto.failing_since.map(time).transpose()?,
         waiting_since: dto.waiting_since.map(time).transpose()?,
         polls: dto.polls,
+        nameservers: dto
+            .nameservers
+            .into_iter()
+            .map(|n| {
+                Ok(NameserverStatus {
+                    asked_at: time(n.asked_at)?,
+                    record: n.record,
+                    server: n.server,
+                    serves: n.serves,
+                })
+            })
+            .collect::<Result<_, Corrupt>>()?,
         renewal: dto.renewal,
         replaces: dto.replaces,
         plan,

@@ -333,6 +333,7 @@ impl Order {
         progress.failing_since = None;
         progress.waiting_since = None;
         progress.polls = 0;
+        progress.nameservers.clear();
         Ok(())
     }
 
@@ -587,6 +588,20 @@ impl Order {
         progress.polls += 1;
         self.state.due_at = Some(at);
         self.state.detail = Some(detail.into());
+        Ok(())
+    }
+
+    /// Pending: the nameservers' latest answers while waiting for DNS propagation.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending.
+    pub fn nameservers_answered(
+        &mut self,
+        answers: Vec<crate::models::NameserverStatus>,
+    ) -> Result<(), TransitionError> {
+        self.require_pending("note nameserver answers")?;
+        self.state.progress.nameservers = answers;
         Ok(())
     }
 

@@ -41,6 +41,19 @@ pub struct RenewalPlan {
     pub window: Option<(OffsetDateTime, OffsetDateTime)>,
 }
 
+/// One authoritative nameserver's answer for one TXT record of a waiting DNS-01 order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameserverStatus {
+    /// The record's name.
+    pub record: String,
+    /// The server, as the propagation checker names it.
+    pub server: String,
+    /// True once it serves the value.
+    pub serves: bool,
+    /// When it was last asked.
+    pub asked_at: OffsetDateTime,
+}
+
 /// The bookkeeping of an order's waits, retries and renewals. Stored with the order;
 /// changed only through the transition methods of [`super::Order`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,6 +66,9 @@ pub struct Progress {
     pub waiting_since: Option<OffsetDateTime>,
     /// How often the current wait has polled.
     pub polls: u32,
+    /// While a DNS-01 order waits for propagation: every authoritative nameserver's last
+    /// answer for every record.
+    pub nameservers: Vec<NameserverStatus>,
     /// The attempt in flight renews the current certificate: a failure keeps the order
     /// `valid` with its certificate and schedules another try.
     pub renewal: bool,

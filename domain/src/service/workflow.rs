@@ -15,9 +15,9 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AccountStatus, AcmeAccount, Certificate, CertificateStatus, ChallengeKind, NewCertificate,
-    Order, OrderId, OrderStatus, OrderStep, ProviderName, Published, RenewalPlan, RenewalReason,
-    TxtRecord, WorkerId,
+    AccountStatus, AcmeAccount, Certificate, CertificateStatus, ChallengeKind, NameserverStatus,
+    NewCertificate, Order, OrderId, OrderStatus, OrderStep, ProviderName, Published, RenewalPlan,
+    RenewalReason, TxtRecord, WorkerId,
 };
 use crate::ports::{AcmeError, AcmeProgress, CsrError, DnsError, PropagationError, RepoError};
 use futures::future::{self, Either};
@@ -759,19 +759,29 @@ impl Acmeport {
             .collect();
         let settings = &self.settings.propagation;
         let mut missing = Vec::new();
+        let mut statuses = Vec::new();
         for record in &records {
-            match self.ports.propagation.missing(record).await {
-                Ok(servers) => missing.extend(
-                    servers
-                        .into_iter()
-                        .map(|ns| format!("{ns} for {}", record.name)),
-                ),
+            match self.ports.propagation.check(record).await {
+                Ok(answers) => {
+                    for answer in answers {
+                        if !answer.serves {
+                            missing.push(format!("{} for {}", answer.server, record.name));
+                        }
+                        statuses.push(NameserverStatus {
+                            record: record.name.clone(),
+                            server: answer.server,
+                            serves: answer.serves,
+                            asked_at: answer.asked_at,
+                        });
+                    }
+                }
                 Err(e @ PropagationError::NoNameservers(_)) => {
                     return Err(StepError::Fatal(e.to_string()))
                 }
                 Err(e) => missing.push(format!("{} ({})", record.name, error_chain(&e))),
             }
         }
+        order.nameservers_answered(statuses)?;
         if missing.is_empty() {
             tracing::info!(
                 records = records.len(),

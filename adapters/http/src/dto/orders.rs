@@ -167,12 +167,29 @@ pub(crate) struct OrderResponse {
     pub step: String,
     /// What a pending order waits for.
     pub detail: Option<String>,
+    /// While a DNS-01 order waits for propagation: each authoritative nameserver's last
+    /// answer for each record (empty otherwise).
+    pub propagation: Vec<NameserverView>,
     /// 1 for the first issuance, incremented by each reissue.
     pub attempt: u32,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// One nameserver's last answer for one TXT record.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NameserverView {
+    /// The TXT record's name.
+    #[schema(example = "_acme-challenge.example.com")]
+    pub record: String,
+    #[schema(example = "ns1.example.com (192.0.2.53)")]
+    pub server: String,
+    /// True once it serves the value.
+    pub serves: bool,
+    /// When it was last asked, RFC 3339.
+    pub asked_at: String,
 }
 
 impl From<&Order> for OrderResponse {
@@ -205,6 +222,17 @@ impl From<&Order> for OrderResponse {
             error: o.error().map(str::to_owned),
             step: o.step().as_str().to_owned(),
             detail: state.detail.clone(),
+            propagation: state
+                .progress
+                .nameservers
+                .iter()
+                .map(|n| NameserverView {
+                    record: n.record.clone(),
+                    server: n.server.clone(),
+                    serves: n.serves,
+                    asked_at: rfc3339(n.asked_at),
+                })
+                .collect(),
             attempt: state.attempt,
             created_at: rfc3339(o.created_at),
             updated_at: rfc3339(o.updated_at),
