@@ -1,6 +1,7 @@
 //! End-to-end tests against real peers.
 
 mod acme_client;
+mod ari;
 mod api;
 mod crash;
 mod dns01;

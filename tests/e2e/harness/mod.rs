@@ -3,6 +3,7 @@
 //! checks on issued chains.
 
 pub mod app;
+pub mod ari_proxy;
 pub mod bind;
 pub mod cloudflare;
 pub mod moto;
