@@ -1,8 +1,8 @@
 //! End-to-end tests against real peers.
 
 mod acme_client;
-mod ari;
 mod api;
+mod ari;
 mod crash;
 mod dns01;
 mod dns_providers;

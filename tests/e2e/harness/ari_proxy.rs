@@ -22,7 +22,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, TRANSFER_ENCODING};
+use hyper::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, TRANSFER_ENCODING,
+};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -120,12 +122,18 @@ impl AriProxy {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("HTTP client");
-        // Whole seconds: the windows survive any storage and formatting unchanged.
+        // Nanoseconds as RFC 3339 allows (and a CA may send): finer than stores keep time.
         let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .expect("zero nanoseconds");
-        let future_window = (now + time::Duration::days(10), now + time::Duration::days(11));
-        let past_window = (now - time::Duration::hours(2), now - time::Duration::hours(1));
+            .replace_nanosecond(123_456_789)
+            .expect("a valid nanosecond");
+        let future_window = (
+            now + time::Duration::days(10),
+            now + time::Duration::days(11),
+        );
+        let past_window = (
+            now - time::Duration::hours(2),
+            now - time::Duration::hours(1),
+        );
         let proxy = Arc::new(Proxy {
             upstream,
             http,
@@ -197,7 +205,12 @@ impl Proxy {
         let (parts, body) = request.into_parts();
         let body = match body.collect().await {
             Ok(body) => body.to_bytes(),
-            Err(e) => return Ok(text(StatusCode::BAD_REQUEST, format!("unreadable body: {e}"))),
+            Err(e) => {
+                return Ok(text(
+                    StatusCode::BAD_REQUEST,
+                    format!("unreadable body: {e}"),
+                ))
+            }
         };
         let path = parts.uri.path().to_owned();
         if parts.method == Method::GET {
