@@ -58,14 +58,26 @@ ari_poll_secs = 1
     )
 }
 
+/// The leaf of `fullchain_pem`, DER.
+fn leaf_der(fullchain_pem: &str) -> CertificateDer<'static> {
+    CertificateDer::pem_slice_iter(fullchain_pem.as_bytes())
+        .next()
+        .expect("the chain has a leaf")
+        .expect("the leaf is PEM")
+}
+
+/// The leaf's serial in hex, as Pebble's management API names certificates.
+fn serial_hex(fullchain_pem: &str) -> String {
+    let der = leaf_der(fullchain_pem);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&der).expect("the leaf parses");
+    leaf.raw_serial_as_string().replace(':', "")
+}
+
 /// The RFC 9773 certificate id of the leaf of `fullchain_pem`, computed here from the
 /// certificate: `base64url(AKI keyIdentifier) "." base64url(serial DER content)`.
 fn ari_certificate_id(fullchain_pem: &str) -> String {
-    let leaf = CertificateDer::pem_slice_iter(fullchain_pem.as_bytes())
-        .next()
-        .expect("the chain has a leaf")
-        .expect("the leaf is PEM");
-    let (_, leaf) = x509_parser::parse_x509_certificate(&leaf).expect("the leaf parses");
+    let der = leaf_der(fullchain_pem);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&der).expect("the leaf parses");
     let key_id = leaf
         .extensions()
         .iter()
@@ -267,6 +279,11 @@ async fn the_certificate_is_renewed_when_the_cas_window_opens_replacing_the_old_
         certificate(app, first_id).await["status"],
         "valid",
         "the replaced certificate is not revoked"
+    );
+    assert_eq!(
+        pebble.cert_status(&serial_hex(fullchain(&first))).await["Status"],
+        "Valid",
+        "nor is it revoked at the CA"
     );
 
     // From now on the new certificate is the one asked about, and it is not due.
