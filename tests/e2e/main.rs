@@ -2,6 +2,7 @@
 
 mod acme_client;
 mod api;
+mod ari;
 mod crash;
 mod dns01;
 mod dns_kinds;

@@ -455,8 +455,8 @@ impl AcmeClient for InstantAcmeClient {
             .await?;
         Ok(answer.map(|(info, retry_after)| RenewalInfo {
             cert_id: id.to_string(),
-            window_start: info.suggested_window.start,
-            window_end: info.suggested_window.end,
+            window_start: to_the_microsecond(info.suggested_window.start),
+            window_end: to_the_microsecond(info.suggested_window.end),
             retry_after: Some(retry_after),
             explanation_url: info.explanation_url,
         }))
@@ -614,4 +614,13 @@ fn serialize(
     serde_json::to_string(credentials)
         .map(AccountCredentials::new)
         .map_err(|e| AcmeError::Transport(Box::new(e)))
+}
+
+/// `at` cut to whole microseconds. Stores keep times to the microsecond (PostgreSQL's
+/// `timestamptz`), and the workflow recognises an unchanged renewal window by comparing it
+/// with the stored one: a CA's finer times would make every fetch look like a new window,
+/// and the renewal time would be drawn afresh at each look instead of once.
+fn to_the_microsecond(at: time::OffsetDateTime) -> time::OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
+        .expect("fewer nanoseconds are still a valid time")
 }

@@ -3,6 +3,7 @@
 
 use super::pebble::Pebble;
 use acmeport::{Application, Config, StopHandle};
+use acmeport_domain::Acmeport;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +17,9 @@ const ORDER_TIMEOUT: Duration = Duration::from_secs(90);
 /// A running application with its own data directory, stopped on drop.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The running service, for what the REST API does not show (an order's renewal
+    /// plan).
+    pub service: Acmeport,
     http: reqwest::Client,
     stop: StopHandle,
     _data: tempfile::TempDir,
@@ -33,10 +37,17 @@ impl TestApp {
     /// database and master key), with `dns` appended to the configuration: the `[dns]`
     /// tables under test, written exactly as an operator would write them.
     pub async fn spawn(pebble: &Pebble, dns: &str) -> Self {
+        Self::spawn_at(pebble.directory.as_str(), &pebble.tls_ca_pem, dns).await
+    }
+
+    /// Starts the application against the ACME `directory`, served over HTTPS with a
+    /// certificate from `tls_ca_pem`; `extra` is appended to the configuration as in
+    /// [`TestApp::spawn`].
+    pub async fn spawn_at(directory: &str, tls_ca_pem: &str, extra: &str) -> Self {
         super::init();
         let data = tempfile::tempdir().expect("temporary data directory");
-        let ca = data.path().join("pebble-tls-ca.pem");
-        std::fs::write(&ca, &pebble.tls_ca_pem).expect("write Pebble's TLS CA");
+        let ca = data.path().join("acme-tls-ca.pem");
+        std::fs::write(&ca, tls_ca_pem).expect("write the ACME server's TLS CA");
         let toml = format!(
             r#"
 data_dir = {data_dir}
@@ -73,10 +84,9 @@ retry_backoff_ms = 500
 admin_username = "{admin}"
 admin_password = "{password}"
 
-{dns}
+{extra}
 "#,
             data_dir = toml_string(&data.path().display().to_string()),
-            directory = pebble.directory,
             ca = toml_string(&ca.display().to_string()),
             admin = ADMIN.0,
             password = ADMIN.1,
@@ -91,9 +101,11 @@ admin_password = "{password}"
             .unwrap_or_else(|e| panic!("the application must start: {e}"));
         let address = app.api_address();
         let stop = app.stop_handle();
+        let service = app.service().clone();
         tokio::spawn(app.run_until_stopped());
         Self {
             address,
+            service,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

@@ -5,6 +5,7 @@
 
 pub mod acme_dns;
 pub mod app;
+pub mod ari_proxy;
 pub mod bind;
 pub mod cloudflare;
 pub mod dns;

@@ -390,25 +390,44 @@ fn pebble_config(
     config.to_string()
 }
 
-/// A throwaway CA and a leaf for `localhost` / 127.0.0.1 for Pebble's HTTPS; returns the
-/// CA's PEM.
-fn write_tls_files(dir: &std::path::Path) -> String {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::default();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "acmeport test TLS CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca, &ca_key);
+/// A throwaway TLS CA and a leaf it signed for `localhost` / 127.0.0.1, all PEM: what a
+/// loopback HTTPS server (Pebble, a stub in front of it) presents and its client trusts.
+pub struct LoopbackTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
 
-    let leaf_key = KeyPair::generate().expect("leaf key");
-    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf params");
-    leaf.subject_alt_names
-        .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
-    let leaf_cert = leaf
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf certificate");
-    std::fs::write(dir.join("cert.pem"), leaf_cert.pem()).expect("write cert");
-    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).expect("write key");
-    ca_cert.pem()
+impl LoopbackTls {
+    /// A new CA and leaf.
+    pub fn generate() -> Self {
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::default();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "acmeport test TLS CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, &ca_key);
+
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf params");
+        leaf.subject_alt_names
+            .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
+        let leaf_cert = leaf
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf certificate");
+        Self {
+            ca_pem: ca_cert.pem(),
+            cert_pem: leaf_cert.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        }
+    }
+}
+
+/// A throwaway CA and a leaf for Pebble's HTTPS; returns the CA's PEM.
+fn write_tls_files(dir: &std::path::Path) -> String {
+    let tls = LoopbackTls::generate();
+    std::fs::write(dir.join("cert.pem"), &tls.cert_pem).expect("write cert");
+    std::fs::write(dir.join("key.pem"), &tls.key_pem).expect("write key");
+    tls.ca_pem
 }
