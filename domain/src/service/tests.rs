@@ -460,6 +460,15 @@ async fn a_waiting_order_gives_its_worker_back() {
         panic!("expected a wait, got {outcome:?}");
     };
     assert_eq!(at, kit.clock.now() + Duration::from_millis(200));
+    let waiting = kit.store.orders().remove(0);
+    let answers = &waiting.state().progress.nameservers;
+    assert!(
+        !answers.is_empty() && answers.iter().all(|a| !a.serves),
+        "each nameserver's answer is shown while waiting: {answers:?}"
+    );
+    assert!(answers
+        .iter()
+        .all(|a| a.record == "_acme-challenge.a.example.com"));
     assert!(
         kit.service.work_one(&worker()).await.unwrap().is_none(),
         "the waiting order is not due yet"
@@ -739,7 +748,7 @@ async fn no_nameservers_is_fatal_at_once() {
         .expect_delegated_name()
         .returning(|name| Ok(name.to_owned()));
     checker
-        .expect_missing()
+        .expect_check()
         .times(1)
         .returning(|r| Err(PropagationError::NoNameservers(r.name.clone())));
     let mut ports = kit.service.ports().clone();

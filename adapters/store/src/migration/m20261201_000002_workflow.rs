@@ -55,7 +55,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(OrderEvents::Table)
-                    .add_column(&mut big_integer_null(OrderEvents::DueAtUs))
+                    .add_column(big_integer_null(OrderEvents::DueAtUs))
                     .to_owned(),
             )
             .await?;
