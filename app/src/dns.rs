@@ -180,16 +180,10 @@ fn random_value() -> String {
         .collect()
 }
 
-/// What failed, in the words the operator needs.
+/// What failed: the stage, then the provider's error, whose text already says whether
+/// the credentials, the zone, the change or the connection failed.
 fn explain(action: &str, error: &DnsError) -> String {
-    let what = match error {
-        DnsError::Unauthorized(_) => "the provider refused the credentials",
-        DnsError::ZoneNotFound(_) => "the provider has no zone for this name",
-        DnsError::Rejected(_) => "the provider refused the change",
-        DnsError::Transport(_) => "the provider could not be reached",
-        _ => "the provider failed",
-    };
-    format!("{action} failed: {what}: {}", chain(error))
+    format!("{action} failed: {}", chain(error))
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -29,6 +29,8 @@ pub enum StartError {
     #[error("not wired yet: {0}")]
     NotWired(&'static str),
     /// A user-facing operation of the service failed (for example `user add`).
-    #[error("{0}")]
-    Service(#[source] BoxError),
+    /// Transparent, so that the command line prints its text once, not again as its
+    /// own source.
+    #[error(transparent)]
+    Service(BoxError),
 }
