@@ -3,18 +3,21 @@
 mod accounts;
 mod certificates;
 mod errors;
+mod events;
 mod orders;
 mod users;
 mod workflow;
 
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
+pub use events::{DeliveryPolicy, LifecycleSettings};
 pub use orders::CreateOrder;
 
 use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
     AccountRepo, AcmeClient, CertificateInspector, CertificateRepo, ChallengeTokenStore, Clock,
-    CsrFactory, DnsProvider, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner, UserRepo,
+    CsrFactory, DnsProvider, EventRepo, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner,
+    UserRepo,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +30,8 @@ pub struct Ports {
     pub accounts: Arc<dyn AccountRepo>,
     pub orders: Arc<dyn OrderRepo>,
     pub certificates: Arc<dyn CertificateRepo>,
+    /// Lifecycle events and their webhook outbox.
+    pub events: Arc<dyn EventRepo>,
     pub tokens: Arc<dyn ChallengeTokenStore>,
     pub acme: Arc<dyn AcmeClient>,
     pub csr: Arc<dyn CsrFactory>,
@@ -142,6 +147,8 @@ pub struct Settings {
     pub step_retries: u32,
     /// The pause before the first retry; doubled for each further one.
     pub retry_backoff: Duration,
+    /// Renewal display, expiry warnings and webhook delivery.
+    pub lifecycle: LifecycleSettings,
 }
 
 impl Default for Settings {
@@ -156,6 +163,7 @@ impl Default for Settings {
             lease: Duration::from_secs(30),
             step_retries: 3,
             retry_backoff: Duration::from_secs(2),
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }
@@ -201,3 +209,6 @@ impl Acmeport {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lifecycle_tests;

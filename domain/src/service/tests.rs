@@ -57,6 +57,7 @@ fn request(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
         csr: None,
         key: None,
         reissue: false,
+        auto_renew: None,
     }
 }
 
@@ -785,7 +786,10 @@ async fn purge_revokes_then_deletes() {
     let kit = Kit::new();
     let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
     let cert_id = work(&kit).await.resolved_cert_id.unwrap();
-    kit.service.purge_certificate(&u, cert_id).await.unwrap();
+    kit.service
+        .purge_certificate(&u, cert_id, RevocationReason::Unspecified)
+        .await
+        .unwrap();
     assert_eq!(
         kit.acme.revoked().len(),
         1,
@@ -798,7 +802,9 @@ async fn purge_revokes_then_deletes() {
         (OrderStatus::Revoked, None)
     );
     assert!(matches!(
-        kit.service.purge_certificate(&u, cert_id).await,
+        kit.service
+            .purge_certificate(&u, cert_id, RevocationReason::Unspecified)
+            .await,
         Err(RevokeError::NotFound)
     ));
 }
