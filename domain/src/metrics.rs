@@ -108,9 +108,10 @@ pub(crate) fn webhook_delivery(result: &'static str) {
     metrics::counter!(WEBHOOK_DELIVERIES, "result" => result).increment(1);
 }
 
-/// An event of `kind` was stored.
-pub(crate) fn event_stored(kind: &'static str) {
-    metrics::counter!(EVENTS, "event" => kind).increment(1);
+/// An event of `kind` was stored (called by the storage adapter, which knows whether
+/// the event was new).
+pub fn event_stored(kind: crate::models::EventKind) {
+    metrics::counter!(EVENTS, "event" => kind.as_str()).increment(1);
 }
 
 /// The gauge values of [`ORDERS`], from counts by status.

@@ -6,12 +6,14 @@ use crate::error::{backend, translate, Corrupt};
 use crate::{db_time, page_of, Store};
 use acmeport_domain::ports::{CertificateRepo, RepoError};
 use acmeport_domain::{
-    AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, Listing,
-    NewCertificate, OrderId, Page, PrivateKeyPem, UserId,
+    AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, DomainEvent,
+    Listing, NewCertificate, OrderId, Page, PrivateKeyPem, RenewalPlan, RenewalReason,
+    RevocationReason, UserId,
 };
 use async_trait::async_trait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -47,6 +49,7 @@ impl Store {
                 chain_pem: m.chain_pem,
                 fingerprint: m.fingerprint,
                 serial: m.serial,
+                issuer: m.issuer,
                 not_before: m.not_before,
                 not_after: m.not_after,
                 names: strings_from_json(&m.names, "certificates.names")?,
@@ -55,6 +58,23 @@ impl Store {
             csr: m.csr,
             created_at: m.created_at,
             revoked_at: m.revoked_at,
+            revocation_reason: m
+                .revocation_reason
+                .as_deref()
+                .map(|r| {
+                    RevocationReason::from_name(r)
+                        .ok_or_else(|| Corrupt::new("certificates.revocation_reason", r))
+                })
+                .transpose()?,
+            renewal: match (m.renewal_at, m.renewal_reason) {
+                (Some(at), Some(reason)) => Some(RenewalPlan {
+                    at,
+                    reason: RenewalReason::from_name(&reason)
+                        .ok_or_else(|| Corrupt::new("certificates.renewal_reason", &reason))?,
+                    last_error: m.renewal_error,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -106,6 +126,11 @@ impl CertificateRepo for Store {
             csr: Set(certificate.csr.clone()),
             created_at: Set(db_time(certificate.created_at)),
             revoked_at: Set(None),
+            issuer: Set(info.issuer.clone()),
+            revocation_reason: Set(None),
+            renewal_at: Set(None),
+            renewal_reason: Set(None),
+            renewal_error: Set(None),
             ..Default::default()
         }
         .insert(&self.db)
@@ -153,11 +178,43 @@ impl CertificateRepo for Store {
             .collect()
     }
 
-    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
+    async fn mark_revoked(
+        &self,
+        id: CertificateId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+        event: DomainEvent,
+    ) -> Result<(), RepoError> {
+        let txn = self.db.begin().await.map_err(backend)?;
         let result = certificates::Entity::update_many()
             .set(certificates::ActiveModel {
                 status: Set(CertificateStatus::Revoked.as_str().to_owned()),
                 revoked_at: Set(Some(db_time(at))),
+                revocation_reason: Set(Some(reason.as_str().to_owned())),
+                ..Default::default()
+            })
+            .filter(certificates::Column::Id.eq(id.get()))
+            .exec(&txn)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            txn.rollback().await.map_err(backend)?;
+            return Err(RepoError::NotFound("certificate"));
+        }
+        crate::lifecycle::store_events(&txn, &[event], at).await?;
+        txn.commit().await.map_err(backend)
+    }
+
+    async fn set_renewal(
+        &self,
+        id: CertificateId,
+        plan: Option<RenewalPlan>,
+    ) -> Result<(), RepoError> {
+        let result = certificates::Entity::update_many()
+            .set(certificates::ActiveModel {
+                renewal_at: Set(plan.as_ref().map(|p| db_time(p.at))),
+                renewal_reason: Set(plan.as_ref().map(|p| p.reason.as_str().to_owned())),
+                renewal_error: Set(plan.and_then(|p| p.last_error)),
                 ..Default::default()
             })
             .filter(certificates::Column::Id.eq(id.get()))
@@ -168,6 +225,26 @@ impl CertificateRepo for Store {
             return Err(RepoError::NotFound("certificate"));
         }
         Ok(())
+    }
+
+    async fn valid_expiring(
+        &self,
+        now: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Certificate>, RepoError> {
+        certificates::Entity::find()
+            .filter(certificates::Column::Status.eq(CertificateStatus::Valid.as_str()))
+            .filter(certificates::Column::NotAfter.gt(db_time(now)))
+            .filter(certificates::Column::NotAfter.lte(db_time(before)))
+            .order_by_asc(certificates::Column::NotAfter)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|m| self.certificate_to_domain(m))
+            .collect()
     }
 
     async fn delete(&self, id: CertificateId) -> Result<(), RepoError> {

@@ -80,6 +80,7 @@ impl Store {
                 .map_err(|e| Corrupt::new("orders.key_spec", e))?,
             csr: m.upload_csr,
             key: open_key(UPLOAD_KEY, m.upload_key)?,
+            auto_renew: m.auto_renew,
         };
         let state = OrderState {
             status: OrderStatus::from_name(&m.status)
@@ -209,6 +210,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(backend)?;
+        crate::lifecycle::store_events(&txn, order.pending_events(), now).await?;
         txn.commit().await.map_err(backend)
     }
 
@@ -331,6 +333,7 @@ impl OrderRepo for Store {
             updated_at: Set(created_at),
             lease_owner: Set(None),
             lease_until_us: Set(None),
+            auto_renew: Set(spec.auto_renew),
             ..Default::default()
         }
         .insert(&self.db)
@@ -393,16 +396,19 @@ impl OrderRepo for Store {
         if let Some(worker) = worker {
             return self.fenced_save(order, &worker, lease_until).await;
         }
+        let txn = self.db.begin().await.map_err(backend)?;
         let result = orders::Entity::update_many()
             .set(self.state_changes(order)?)
             .filter(orders::Column::Id.eq(order.id.get()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(backend)?;
         if result.rows_affected == 0 {
+            txn.rollback().await.map_err(backend)?;
             return Err(RepoError::NotFound("order"));
         }
-        Ok(())
+        crate::lifecycle::store_events(&txn, order.pending_events(), self.now()).await?;
+        txn.commit().await.map_err(backend)
     }
 
     async fn claim(
@@ -459,5 +465,9 @@ impl OrderRepo for Store {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn set_auto_renew(&self, order: OrderId, auto_renew: bool) -> Result<(), RepoError> {
+        self.update_auto_renew(order, auto_renew).await
     }
 }

@@ -149,7 +149,6 @@ impl Acmeport {
             .certificates
             .mark_revoked(certificate.id, self.now(), reason, event)
             .await?;
-        crate::metrics::event_stored("certificate.revoked");
         if let Some(mut order) = self.ports.orders.get(certificate.order_id).await? {
             if order.certificate_revoked(certificate.id).is_ok() {
                 order.updated_at = self.now();

@@ -32,8 +32,10 @@ impl Default for DeliveryPolicy {
             max_attempts: 12,
             backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(3600),
-            lease: Duration::from_secs(60),
-            batch: 32,
+            // Longer than a batch can take (10 events, a few endpoints, 10 s timeouts),
+            // so that another instance does not send the same events meanwhile.
+            lease: Duration::from_secs(300),
+            batch: 10,
         }
     }
 }
@@ -167,7 +169,6 @@ impl Acmeport {
                         certificate.info.names.clone(),
                     );
                     if self.ports.events.record(event).await? {
-                        metrics::event_stored("certificate.expiring");
                         stored += 1;
                     }
                 }

@@ -52,6 +52,8 @@ pub struct Model {
     /// Lease expiry in Unix microseconds. An integer so that SQLite compares it
     /// correctly (its timestamps are text).
     pub lease_until_us: Option<i64>,
+    /// Renew the certificate automatically.
+    pub auto_renew: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
