@@ -8,6 +8,7 @@ pub mod application;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod telemetry;
 pub mod wiring;
 pub mod workers;

@@ -51,6 +51,7 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
         lease: Duration::from_secs(config.workers.lease_secs),
         step_retries: config.workers.step_retries,
         retry_backoff: Duration::from_secs(config.workers.retry_backoff_secs),
+        lifecycle: config.lifecycle_settings()?,
     })
 }
 
@@ -311,6 +312,7 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
         accounts: shared.clone(),
         orders: shared.clone(),
         certificates: shared.clone(),
+        events: shared.clone(),
         tokens: shared,
         acme,
         csr: keys.clone(),

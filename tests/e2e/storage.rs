@@ -7,10 +7,10 @@ use acmeport_domain::ports::{
 };
 use acmeport_domain::{
     AccountCredentials, AccountStatus, AcmeAccount, CertificateId, CertificateInfo,
-    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, Email, Identifiers,
-    KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderSpec,
-    OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem, ProviderName, Published,
-    SubjectField, TxtRecord, User, UserId, Username, WorkerId,
+    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, DomainEvent, Email,
+    Identifiers, KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId,
+    OrderSpec, OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem, ProviderName,
+    Published, RevocationReason, SubjectField, TxtRecord, User, UserId, Username, WorkerId,
 };
 use acmeport_store::{KeyCipher, Store, StoreError};
 use base64::engine::general_purpose::STANDARD;
@@ -144,6 +144,7 @@ fn spec(names: &[&str]) -> OrderSpec {
         key_spec: KeySpec::default(),
         csr: None,
         key: None,
+        auto_renew: true,
     }
 }
 
@@ -188,6 +189,7 @@ fn new_certificate(order: &Order, fingerprint: &str, key: Option<PrivateKeyPem>)
             chain_pem: "-----BEGIN CERTIFICATE-----\nissuer\n-----END CERTIFICATE-----\n".into(),
             fingerprint: fingerprint.to_owned(),
             serial: format!("0a{fingerprint}"),
+            issuer: "CN=Test Intermediate".into(),
             not_before: at(10),
             not_after: at(10 + 90 * 86_400),
             names: order
@@ -381,6 +383,7 @@ async fn orders(store: &Store) {
             "-----BEGIN CERTIFICATE REQUEST-----\nup\n-----END CERTIFICATE REQUEST-----\n".into(),
         ),
         key: Some(upload_key.clone()),
+        auto_renew: false,
     };
     let mut full = order_with(store, &acct, full_spec.clone()).await;
     assert_eq!(full.spec, full_spec, "insert keeps the whole spec");
@@ -810,15 +813,33 @@ async fn certificates(store: &Store) {
     );
     assert!(!rest.has_more);
 
-    CertificateRepo::mark_revoked(store, second.id, at(50))
-        .await
-        .expect("revoke works");
+    CertificateRepo::mark_revoked(
+        store,
+        second.id,
+        at(50),
+        RevocationReason::KeyCompromise,
+        DomainEvent::certificate_revoked(
+            second.user_id,
+            second.order_id,
+            second.id,
+            RevocationReason::KeyCompromise,
+            vec![],
+        ),
+    )
+    .await
+    .expect("revoke works");
     let revoked = CertificateRepo::get(store, second.id)
         .await
         .expect("get works")
         .expect("still stored");
     assert_eq!(revoked.status, CertificateStatus::Revoked);
     assert_eq!(revoked.revoked_at, Some(at(50)));
+    assert_eq!(
+        revoked.revocation_reason,
+        Some(RevocationReason::KeyCompromise)
+    );
+    assert!(revoked.key_compromised());
+    assert_eq!(revoked.info.issuer, "CN=Test Intermediate");
     let valid = CertificateRepo::valid_for_account(store, acct.id)
         .await
         .expect("valid_for_account works");
@@ -828,7 +849,20 @@ async fn certificates(store: &Store) {
         "revoked certificates are not valid"
     );
     assert!(matches!(
-        CertificateRepo::mark_revoked(store, CertificateId::new(999_999), at(50)).await,
+        CertificateRepo::mark_revoked(
+            store,
+            CertificateId::new(999_999),
+            at(50),
+            RevocationReason::Unspecified,
+            DomainEvent::certificate_revoked(
+                UserId::new(1),
+                OrderId::new(1),
+                CertificateId::new(999_999),
+                RevocationReason::Unspecified,
+                vec![],
+            ),
+        )
+        .await,
         Err(RepoError::NotFound("certificate"))
     ));
 

@@ -11,8 +11,10 @@
 //! at start-up, so a typo stops the service with a message naming the key instead of
 //! being ignored.
 
+mod lifecycle;
 mod secret;
 
+pub use lifecycle::{DeliverySection, LifecycleSection, MetricsSection, WebhookSection};
 pub use secret::Secret;
 
 use acmeport_domain::service::PropagationSettings;
@@ -34,7 +36,7 @@ pub const DEFAULT_FILE: &str = "acmeport.toml";
 /// The top-level keys; environment variables whose first segment is another word (such
 /// as `ACMEPORT_PASSWORD` for `user add`, or a test harness's own variables) are not
 /// configuration.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 15] = [
     "data_dir",
     "api",
     "challenge",
@@ -47,6 +49,9 @@ const SECTIONS: [&str; 12] = [
     "workers",
     "log",
     "bootstrap",
+    "lifecycle",
+    "webhooks",
+    "metrics",
 ];
 
 /// The configuration cannot be loaded or is invalid. Always names the key.
@@ -129,6 +134,9 @@ pub struct Config {
     pub workers: WorkersSection,
     pub log: LogSection,
     pub bootstrap: BootstrapSection,
+    pub lifecycle: LifecycleSection,
+    pub webhooks: Vec<WebhookSection>,
+    pub metrics: MetricsSection,
 }
 
 impl Default for Config {
@@ -146,6 +154,9 @@ impl Default for Config {
             workers: WorkersSection::default(),
             log: LogSection::default(),
             bootstrap: BootstrapSection::default(),
+            lifecycle: LifecycleSection::default(),
+            webhooks: Vec::new(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -636,6 +647,9 @@ impl Config {
         )?;
         positive("workers.lease_secs", self.workers.lease_secs)?;
         self.bootstrap_admin()?;
+        self.lifecycle_settings()?;
+        self.webhook_endpoints()?;
+        self.check_metrics()?;
         Ok(())
     }
 
