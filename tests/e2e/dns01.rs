@@ -141,6 +141,7 @@ impl DnsStack {
             csr: None,
             key: None,
             reissue: false,
+            auto_renew: None,
         };
         self.service
             .create_order(&self.user, request)

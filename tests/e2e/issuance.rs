@@ -26,6 +26,7 @@ fn http_order(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
         csr: None,
         key: None,
         reissue: false,
+        auto_renew: None,
     }
 }
 

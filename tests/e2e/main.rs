@@ -7,5 +7,6 @@ mod dns01;
 mod dns_providers;
 mod harness;
 mod issuance;
+mod lifecycle;
 mod routing;
 mod storage;

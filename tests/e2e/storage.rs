@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime};
 // ---------------------------------------------------------------------------------------
 // Setup
 
-fn cipher(seeds: &[u8]) -> KeyCipher {
+pub(crate) fn cipher(seeds: &[u8]) -> KeyCipher {
     let keys: Vec<SecretString> = seeds
         .iter()
         .map(|b| SecretString::from(STANDARD.encode([*b; 32])))
@@ -33,7 +33,7 @@ fn cipher(seeds: &[u8]) -> KeyCipher {
     KeyCipher::from_base64(&keys).expect("test master keys are valid")
 }
 
-async fn open(url: &str, cipher: KeyCipher) -> Store {
+pub(crate) async fn open(url: &str, cipher: KeyCipher) -> Store {
     let store = Store::connect(url, cipher)
         .await
         .unwrap_or_else(|e| panic!("connecting to {url} failed: {e:?}"));
@@ -44,7 +44,7 @@ async fn open(url: &str, cipher: KeyCipher) -> Store {
     store
 }
 
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
+pub(crate) fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("acmeport.db").display()
@@ -52,7 +52,7 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
 }
 
 /// A fixed instant for fields the store only keeps (microsecond precision, as stored).
-fn at(seconds: i64) -> OffsetDateTime {
+pub(crate) fn at(seconds: i64) -> OffsetDateTime {
     datetime!(2026-03-01 12:00:00.123456 UTC) + Duration::seconds(seconds)
 }
 
@@ -92,7 +92,7 @@ fn assert_sealed(raw: &[u8], secret: &str, what: &str) {
 // ---------------------------------------------------------------------------------------
 // Fixtures
 
-async fn user(store: &Store, name: &str) -> User {
+pub(crate) async fn user(store: &Store, name: &str) -> User {
     UserRepo::insert(
         store,
         NewUser {
@@ -125,7 +125,7 @@ fn new_account(user: UserId, email: &str, directory: &str) -> NewAcmeAccount {
     }
 }
 
-async fn account(store: &Store, user: UserId) -> AcmeAccount {
+pub(crate) async fn account(store: &Store, user: UserId) -> AcmeAccount {
     AccountRepo::insert(
         store,
         new_account(user, "ops@example.com", "https://127.0.0.1:14000/dir"),
@@ -162,22 +162,26 @@ async fn order_with(store: &Store, account: &AcmeAccount, spec: OrderSpec) -> Or
     .expect("inserting an order works")
 }
 
-async fn order(store: &Store, account: &AcmeAccount, names: &[&str]) -> Order {
+pub(crate) async fn order(store: &Store, account: &AcmeAccount, names: &[&str]) -> Order {
     order_with(store, account, spec(names)).await
 }
 
-async fn get_order(store: &Store, id: OrderId) -> Order {
+pub(crate) async fn get_order(store: &Store, id: OrderId) -> Order {
     OrderRepo::get(store, id)
         .await
         .expect("reading an order works")
         .unwrap_or_else(|| panic!("order {id} exists"))
 }
 
-fn worker(name: &str) -> WorkerId {
+pub(crate) fn worker(name: &str) -> WorkerId {
     WorkerId::new(name)
 }
 
-fn new_certificate(order: &Order, fingerprint: &str, key: Option<PrivateKeyPem>) -> NewCertificate {
+pub(crate) fn new_certificate(
+    order: &Order,
+    fingerprint: &str,
+    key: Option<PrivateKeyPem>,
+) -> NewCertificate {
     NewCertificate {
         order_id: order.id,
         user_id: order.user_id,
