@@ -88,8 +88,13 @@ impl Application {
         };
         let public_url = config.public_url(bound)?;
         let new_work = Arc::new(Notify::new());
+        let signal = new_work.clone();
+        let service = wired
+            .service
+            .clone()
+            .with_work_signal(Arc::new(move || signal.notify_one()));
         let mut api = Api::new(
-            wired.service.clone(),
+            service.clone(),
             wired.readiness,
             HttpConfig {
                 public_url: public_url.clone(),
@@ -115,7 +120,7 @@ impl Application {
                 .map_err(|e| StartError::Service(Box::new(e)))?;
         let (stop, _) = watch::channel(false);
         Ok(Self {
-            service: wired.service,
+            service,
             api,
             public_url,
             api_listener,

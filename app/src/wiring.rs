@@ -3,13 +3,14 @@
 
 use crate::config::{Config, ConfigError, ProviderSection};
 use crate::error::StartError;
-use acmeport_acme::{AcmeClientConfig, InstantAcmeClient, PollPolicy};
+use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
 use acmeport_auth::{CachingHasher, HmacTokenSigner, SystemClock};
 use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, CloudflareSettings};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
 use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
 use acmeport_domain::service::{DnsProviders, Ports, Settings};
 use acmeport_domain::Acmeport;
+use acmeport_domain::Backoff;
 use acmeport_domain::ProviderName;
 use acmeport_http::{NotReady, Readiness};
 use acmeport_keys::RcgenCsrFactory;
@@ -49,9 +50,24 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
         propagation: config.propagation()?,
         token_ttl: config.token_ttl()?,
         lease: Duration::from_secs(config.workers.lease_secs),
-        step_retries: config.workers.step_retries,
-        retry_backoff: Duration::from_secs(config.workers.retry_backoff_secs),
         lifecycle: config.lifecycle_settings()?,
+        retry_budget: Duration::from_secs(config.workers.retry_budget_secs),
+        retry_backoff: Backoff {
+            initial: Duration::from_millis(config.workers.retry_backoff_ms),
+            max: Duration::from_secs(config.workers.retry_backoff_max_secs),
+        },
+        step_deadline: Duration::from_secs(config.workers.step_deadline_secs),
+        poll_backoff: Backoff {
+            initial: Duration::from_millis(config.workers.poll_backoff_ms),
+            max: Duration::from_secs(config.workers.poll_backoff_max_secs),
+        },
+        ca_timeout: Duration::from_secs(
+            config
+                .acme
+                .validation_timeout_secs
+                .max(config.acme.issuance_timeout_secs),
+        ),
+        renewal: config.renewal_settings()?,
     })
 }
 
@@ -71,15 +87,9 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         })?;
         extra_roots_pem.push(pem);
     }
-    let poll = |timeout| PollPolicy {
-        timeout: Duration::from_secs(timeout),
-        ..PollPolicy::default()
-    };
     let acme = AcmeClientConfig {
         extra_roots_pem,
         webpki_roots: config.acme.webpki_roots,
-        validation: poll(config.acme.validation_timeout_secs),
-        issuance: poll(config.acme.issuance_timeout_secs),
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
         ..AcmeClientConfig::default()
     };

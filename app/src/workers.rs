@@ -1,5 +1,7 @@
-//! The background workers: each loops over `Acmeport::work_one`, sleeping between polls
-//! unless woken by a new order, until shutdown.
+//! The background workers: each loops over `Acmeport::work_one`, which runs a due order's
+//! steps until the order settles or has to wait. With nothing due, a worker sleeps until
+//! the next due time (at most the poll interval, which also finds orders another
+//! instance made due) unless a new order wakes it.
 
 use acmeport_domain::service::WorkError;
 use acmeport_domain::{Acmeport, WorkerId};
@@ -47,6 +49,10 @@ pub async fn run(
                     tracing::info!(worker = %id, "another worker took the order over");
                     false
                 }
+                Err(WorkError::Stale) => {
+                    tracing::info!(worker = %id, "the order changed while it was worked; it is worked again from its fresh state");
+                    false
+                }
                 Err(e) => {
                     tracing::warn!(worker = %id, error = %e, "working an order failed; retrying after the poll interval");
                     true
@@ -54,13 +60,31 @@ pub async fn run(
             },
         };
         if idle {
+            let pause = until_next_due(&service, poll).await;
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
                 () = new_work.notified() => {}
-                () = tokio::time::sleep(poll) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
     tracing::info!(worker = %id, "worker stopped");
+}
+
+/// How long an idle worker sleeps: until the earliest due order, at most `poll`.
+async fn until_next_due(service: &Acmeport, poll: Duration) -> Duration {
+    match service.next_due().await {
+        Ok(Some(due)) => {
+            let left = due - time::OffsetDateTime::now_utc();
+            left.try_into()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(5), poll)
+        }
+        Ok(None) => poll,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the next due time");
+            poll
+        }
+    }
 }

@@ -25,14 +25,6 @@ fn fails_naming(text: &str, key: &str) {
 #[test]
 fn bad_lifecycle_webhook_and_metrics_values_name_the_key() {
     fails_naming(
-        "[lifecycle]\nrenewal_fraction = 1.5\n",
-        "lifecycle.renewal_fraction",
-    );
-    fails_naming(
-        "[lifecycle]\nrenewal_fraction = 0\n",
-        "lifecycle.renewal_fraction",
-    );
-    fails_naming(
         "[lifecycle]\nexpiry_warning_days = [7, 0]\n",
         "lifecycle.expiry_warning_days",
     );
@@ -74,7 +66,6 @@ fn a_valid_configuration_gives_the_settings_and_hides_the_secrets() {
     let config = load(&format!(
         r#"
         [lifecycle]
-        renewal_fraction = 0.25
         expiry_warning_days = [30, 3]
         [lifecycle.delivery]
         max_attempts = 4
@@ -91,7 +82,6 @@ fn a_valid_configuration_gives_the_settings_and_hides_the_secrets() {
     ))
     .expect("valid");
     let settings = config.lifecycle_settings().expect("valid");
-    assert!((settings.renewal_fraction.get() - 0.25).abs() < f64::EPSILON);
     assert_eq!(settings.expiry_warning_days, vec![30, 3]);
     assert_eq!(settings.delivery.max_attempts, 4);
     assert_eq!(settings.delivery.backoff, Duration::from_secs(2));

@@ -70,7 +70,7 @@ fn workflow(c: &mut Criterion) {
                         csr: None,
                         key: None,
                         reissue: false,
-                        auto_renew: None,
+                        auto_renew: true,
                     };
                     kit.service.create_order(&user, request).await.unwrap();
                     kit.service.work_one(&WorkerId::new("bench")).await.unwrap()

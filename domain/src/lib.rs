@@ -15,7 +15,7 @@ pub mod testing;
 pub use models::*;
 pub use service::{
     Acmeport, CreateOrder, DnsProviders, Outcome, Ports, PropagationSettings, RegisterAccount,
-    Settings,
+    RenewalSettings, Settings,
 };
 
 /// A boxed error from an adapter, kept as the source of a port error.

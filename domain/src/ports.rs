@@ -9,7 +9,7 @@ use crate::models::{
     ChallengeKind, ChallengeToSolve, CsrSubject, Delivery, DirectoryUrl, DomainEvent, DomainName,
     Email, EventId, EventKind, ExternalAccountBinding, Identifiers, KeySpec, Listing,
     NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, Page, Password,
-    PasswordHash, PrivateKeyPem, RenewalPlan, RevocationReason, StoredEvent, TxtRecord, User,
+    PasswordHash, PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User,
     UserId, Username, WorkerId,
 };
 use crate::BoxError;
@@ -35,6 +35,9 @@ pub enum RepoError {
     /// Another worker holds the order's lease; this worker must stop working it.
     #[error("the lease on the order is held by another worker")]
     LeaseLost,
+    /// The row changed since it was read (its version moved on): read it again.
+    #[error("the {0} was changed by another request; read it again")]
+    Conflict(&'static str),
     /// The database failed.
     #[error("storage failed")]
     Backend(#[source] BoxError),
@@ -159,16 +162,19 @@ pub trait OrderRepo: Send + Sync {
     /// [`RepoError::Backend`].
     async fn list(&self, user: UserId, page: Page) -> Result<Listing<Order>, RepoError>;
 
-    /// Stores the order's state. With `worker`, the write is fenced: it succeeds only while
-    /// that worker holds the lease, renews the lease to `lease_until`, and appends the step
-    /// to the order's history with the worker's name.
+    /// Stores the order's state, including `due_at`, if the stored version is still
+    /// `order.version()`, and stores the version after it (the caller then calls
+    /// [`Order::committed`]). With `worker`, the write is also fenced: it succeeds only
+    /// while that worker holds the lease, renews the lease to `lease_until`, and appends
+    /// the step to the order's history with the worker's name.
     ///
     /// The order's [`Order::pending_events`] are stored in the same transaction (an event
     /// whose key is stored already is skipped), fenced or not.
     ///
     /// # Errors
     ///
-    /// MUST return [`RepoError::LeaseLost`] when `worker` no longer holds the lease, and
+    /// MUST return [`RepoError::LeaseLost`] when `worker` no longer holds the lease,
+    /// [`RepoError::Conflict`] when the stored version moved on, and
     /// [`RepoError::NotFound`] when the order is gone.
     async fn save(
         &self,
@@ -177,8 +183,12 @@ pub trait OrderRepo: Send + Sync {
         lease_until: OffsetDateTime,
     ) -> Result<(), RepoError>;
 
-    /// Claims one pending order whose lease is free or expired (at `now`) for `worker`
-    /// until `lease_until`. Two workers never hold the same order.
+    /// Claims one order that is due (`due_at` at or before `now`) and whose lease is free
+    /// or expired, for `worker` until `lease_until`. Two workers never hold the same
+    /// order. Among the users with due orders, the one served least recently by this
+    /// repository goes first (so one user's thousand orders do not starve another's one),
+    /// and a user's earliest due order is taken. The cost grows with the due orders, not
+    /// with all stored ones.
     ///
     /// # Errors
     ///
@@ -216,6 +226,13 @@ pub trait OrderRepo: Send + Sync {
     ///
     /// MUST return [`RepoError::NotFound`] when the order is gone.
     async fn set_auto_renew(&self, order: OrderId, auto_renew: bool) -> Result<(), RepoError>;
+    /// The earliest time an order can be claimed: its `due_at`, or for a leased order the
+    /// later of that and its lease's end (a worker with nothing to do sleeps until then).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn next_due(&self) -> Result<Option<OffsetDateTime>, RepoError>;
 }
 
 /// Issued certificates.
@@ -263,17 +280,6 @@ pub trait CertificateRepo: Send + Sync {
         at: OffsetDateTime,
         reason: RevocationReason,
         event: DomainEvent,
-    ) -> Result<(), RepoError>;
-
-    /// Stores (or with `None` forgets) the renewal plan of a certificate.
-    ///
-    /// # Errors
-    ///
-    /// [`RepoError::NotFound`] when it is gone.
-    async fn set_renewal(
-        &self,
-        id: CertificateId,
-        plan: Option<RenewalPlan>,
     ) -> Result<(), RepoError>;
 
     /// Valid certificates whose `not_after` lies in `(now, before]`, soonest first, at
@@ -397,6 +403,29 @@ pub enum AcmeError {
     Transport(#[source] BoxError),
 }
 
+/// Where a step the CA works on stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeProgress {
+    /// Finished: the order is ready (after `answer`) or the certificate issued (after
+    /// `finalize`).
+    Done,
+    /// The CA still works; ask again after `retry_after` when it said so.
+    NotYet { retry_after: Option<Duration> },
+}
+
+/// A CA's suggestion of when to renew a certificate (ACME Renewal Information).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalInfo {
+    /// The ARI certificate identifier (`base64url(AKI).base64url(serial)`).
+    pub cert_id: String,
+    pub window_start: OffsetDateTime,
+    pub window_end: OffsetDateTime,
+    /// When to ask again (the response's `Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The CA's explanation, when it gave one.
+    pub explanation_url: Option<String>,
+}
+
 /// What registering an account returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredAccount {
@@ -424,7 +453,8 @@ pub trait AcmeClient: Send + Sync {
         key: Option<PrivateKeyPem>,
     ) -> Result<RegisteredAccount, AcmeError>;
 
-    /// Places a new order for the identifiers and returns its URL.
+    /// Places a new order for the identifiers and returns its URL. `replaces` is the ARI
+    /// identifier (RFC 9773) of the certificate this order renews, sent as `replaces`.
     ///
     /// # Errors
     ///
@@ -433,6 +463,7 @@ pub trait AcmeClient: Send + Sync {
         &self,
         account: &AccountCredentials,
         identifiers: &Identifiers,
+        replaces: Option<String>,
     ) -> Result<String, AcmeError>;
 
     /// The challenges of `kind` still to answer for the order at `order_url`: one per
@@ -448,33 +479,49 @@ pub trait AcmeClient: Send + Sync {
         kind: ChallengeKind,
     ) -> Result<Vec<ChallengeToSolve>, AcmeError>;
 
-    /// Tells the server the challenges of `kind` are ready and waits until the order is
-    /// ready for finalization. Idempotent: challenges already answered are not answered
-    /// again.
+    /// Tells the server the challenges of `kind` are ready, without waiting for the
+    /// validation: [`AcmeProgress::Done`] once the order is ready for finalization,
+    /// [`AcmeProgress::NotYet`] while the server still validates (call again later).
+    /// Idempotent: challenges already answered are not answered again.
     ///
     /// # Errors
     ///
     /// [`AcmeError::ValidationFailed`] with the server's reason when an authorization
-    /// ends invalid; [`AcmeError::Timeout`].
+    /// ends invalid.
     async fn answer(
         &self,
         account: &AccountCredentials,
         order_url: &str,
         kind: ChallengeKind,
-    ) -> Result<(), AcmeError>;
+    ) -> Result<AcmeProgress, AcmeError>;
 
-    /// Finalizes the order with the CSR (DER) and waits until the certificate is issued.
-    /// An order that is already finalized is only waited for.
+    /// Finalizes the order with the CSR (DER), without waiting for the issuance:
+    /// [`AcmeProgress::Done`] once the certificate is issued, [`AcmeProgress::NotYet`]
+    /// while the server still processes (call again later; an order already finalized is
+    /// not finalized again).
     ///
     /// # Errors
     ///
-    /// [`AcmeError::Rejected`] (for example a CSR the server refuses); [`AcmeError::Timeout`].
+    /// [`AcmeError::Rejected`] (for example a CSR the server refuses).
     async fn finalize(
         &self,
         account: &AccountCredentials,
         order_url: &str,
         csr_der: &[u8],
-    ) -> Result<(), AcmeError>;
+    ) -> Result<AcmeProgress, AcmeError>;
+
+    /// The renewal window the CA suggests for the certificate (leaf PEM) through ACME
+    /// Renewal Information (RFC 9773), with its identifier for `replaces`. `Ok(None)` when
+    /// the CA offers no ARI.
+    ///
+    /// # Errors
+    ///
+    /// [`AcmeError::Transport`] and the like; the caller falls back to the lifetime rule.
+    async fn renewal_info(
+        &self,
+        account: &AccountCredentials,
+        leaf_pem: &str,
+    ) -> Result<Option<RenewalInfo>, AcmeError>;
 
     /// Downloads the issued chain, PEM, leaf first.
     ///
@@ -761,6 +808,10 @@ pub trait Clock: Send + Sync {
 
     /// Waits for `duration`.
     async fn sleep(&self, duration: Duration);
+
+    /// A random number in `[0, 1)`, for jitter: retries and renewals spread out instead
+    /// of arriving together. Test clocks make it predictable.
+    fn random(&self) -> f64;
 }
 
 /// A failure hashing a password.

@@ -8,14 +8,15 @@ use crate::models::{
     Delivery, DeliveryState, DirectoryUrl, DomainEvent, DomainName, Email, EventId,
     ExternalAccountBinding, Identifiers, KeySpec, Listing, NewAcmeAccount, NewCertificate,
     NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep, Page, Password, PasswordHash,
-    PrivateKeyPem, RenewalPlan, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username,
+    PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username,
     WorkerId,
 };
 use crate::ports::{
-    AccountRepo, AcmeClient, AcmeError, CertificateInspector, CertificateRepo, ChallengeTokenStore,
-    Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, EventRepo, HashError, OrderRepo,
-    PasswordHasher, PropagationChecker, PropagationError, RegisteredAccount, RepoError,
-    TokenClaims, TokenSigner, UserRepo, WebhookEndpoint, WebhookError, WebhookSender,
+    AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo,
+    ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, EventRepo,
+    HashError, OrderRepo, PasswordHasher, PropagationChecker, PropagationError,
+    RegisteredAccount, RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo,
+    WebhookEndpoint, WebhookError, WebhookSender,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};
@@ -46,6 +47,7 @@ fn page_of<T: Clone>(rows: impl Iterator<Item = (i64, T)>, page: Page) -> Listin
 pub struct FakeClock {
     now: Mutex<OffsetDateTime>,
     slept: Mutex<Duration>,
+    random: Mutex<f64>,
 }
 
 impl FakeClock {
@@ -55,7 +57,13 @@ impl FakeClock {
         Self {
             now: Mutex::new(time::macros::datetime!(2026-01-01 0:00 UTC)),
             slept: Mutex::new(Duration::ZERO),
+            random: Mutex::new(0.0),
         }
+    }
+
+    /// The number [`Clock::random`] answers from now on (0 at first: no jitter).
+    pub fn set_random(&self, value: f64) {
+        *lock(&self.random) = value;
     }
 
     /// Moves time forward.
@@ -86,6 +94,10 @@ impl Clock for FakeClock {
         self.advance(duration);
         *lock(&self.slept) += duration;
         YieldOnce(false).await;
+    }
+
+    fn random(&self) -> f64 {
+        *lock(&self.random)
     }
 }
 
@@ -124,6 +136,9 @@ struct StoreState {
     events: BTreeMap<i64, (StoredEvent, Option<(WorkerId, OffsetDateTime)>)>,
     /// Saves that still succeed before saves start failing; `None`: never fail.
     saves_left: Option<usize>,
+    /// The claim turn at which each user was last served.
+    served: HashMap<i64, u64>,
+    serve_counter: u64,
 }
 
 impl StoreState {
@@ -332,7 +347,10 @@ impl OrderRepo for MemoryStore {
         let order = Order::restore(
             OrderId::new(id),
             order,
-            crate::models::OrderState::new(),
+            crate::models::OrderState {
+                due_at: Some(at),
+                ..crate::models::OrderState::new()
+            },
             None,
             at,
         );
@@ -400,12 +418,18 @@ impl OrderRepo for MemoryStore {
             if row.1.as_ref() != Some(worker) {
                 return Err(RepoError::LeaseLost);
             }
+        }
+        if row.0.version() != order.version() {
+            return Err(RepoError::Conflict("order"));
+        }
+        if worker.is_some() {
             row.2 = lease_until;
         }
         let spec = row.0.spec.clone();
         row.0 = order.clone();
         // Only `set_auto_renew` changes the spec.
         row.0.spec = spec;
+        row.0.committed();
         row.0.clear_events();
         let at = order.updated_at;
         for event in order.pending_events() {
@@ -423,14 +447,50 @@ impl OrderRepo for MemoryStore {
         lease_until: OffsetDateTime,
     ) -> Result<Option<Order>, RepoError> {
         let mut s = lock(&self.state);
-        let row = s.orders.values_mut().find(|(o, owner, until)| {
-            o.status() == OrderStatus::Pending && (owner.is_none() || *until <= now)
-        });
-        Ok(row.map(|(o, owner, until)| {
-            *owner = Some(worker.clone());
-            *until = lease_until;
-            o.clone()
-        }))
+        let due = |(o, owner, until): &(Order, Option<WorkerId>, OffsetDateTime)| {
+            o.due_at().is_some_and(|d| d <= now) && (owner.is_none() || *until <= now)
+        };
+        // Fairness: the user served longest ago first, then that user's earliest due order.
+        let served = s.served.clone();
+        let pick = s
+            .orders
+            .iter()
+            .filter(|(_, row)| due(row))
+            .min_by_key(|(id, (o, _, _))| {
+                (
+                    served.get(&o.user_id.get()).copied().unwrap_or(0),
+                    o.due_at(),
+                    **id,
+                )
+            })
+            .map(|(id, _)| *id);
+        let Some(id) = pick else {
+            return Ok(None);
+        };
+        s.serve_counter += 1;
+        let turn = s.serve_counter;
+        let (o, owner, until) = s.orders.get_mut(&id).expect("picked from the map");
+        *owner = Some(worker.clone());
+        *until = lease_until;
+        let order = o.clone();
+        s.served.insert(order.user_id.get(), turn);
+        Ok(Some(order))
+    }
+
+    async fn next_due(&self) -> Result<Option<OffsetDateTime>, RepoError> {
+        Ok(lock(&self.state)
+            .orders
+            .values()
+            .filter_map(|(o, owner, until)| {
+                o.due_at().map(|due| {
+                    if owner.is_some() {
+                        due.max(*until)
+                    } else {
+                        due
+                    }
+                })
+            })
+            .min())
     }
 
     async fn renew(
@@ -497,6 +557,7 @@ impl CertificateRepo for MemoryStore {
             revoked_at: None,
             revocation_reason: None,
             renewal: None,
+            renewal_error: None,
         };
         s.certificates.insert(id, certificate.clone());
         Ok(certificate)
@@ -542,20 +603,6 @@ impl CertificateRepo for MemoryStore {
         c.revoked_at = Some(at);
         c.revocation_reason = Some(reason);
         s.record_event(event, at);
-        Ok(())
-    }
-
-    async fn set_renewal(
-        &self,
-        id: CertificateId,
-        plan: Option<RenewalPlan>,
-    ) -> Result<(), RepoError> {
-        let mut s = lock(&self.state);
-        let c = s
-            .certificates
-            .get_mut(&id.get())
-            .ok_or(RepoError::NotFound("certificate"))?;
-        c.renewal = plan;
         Ok(())
     }
 
@@ -732,7 +779,14 @@ struct AcmeState {
     deactivated: BTreeSet<String>,
     failures: HashMap<&'static str, String>,
     transport_failures: HashMap<&'static str, u32>,
+    /// Polls that still answer "not yet", per operation (`answer`, `finalize`).
+    slow: HashMap<&'static str, u32>,
     calls: Vec<String>,
+    /// Issued certificates: not before (unix seconds) and lifetime.
+    issued_at: i64,
+    lifetime: Duration,
+    renewal_info: Option<(OffsetDateTime, OffsetDateTime, Option<Duration>)>,
+    replaces: Vec<Option<String>>,
 }
 
 /// An ACME server in memory. Certificates are text that [`FakeCsr`] can inspect.
@@ -761,6 +815,34 @@ impl FakeAcme {
         lock(&self.state)
             .transport_failures
             .insert(operation, times);
+    }
+
+    /// Makes `answer` or `finalize` answer "not yet" `polls` times before it is done.
+    pub fn slow(&self, operation: &'static str, polls: u32) {
+        lock(&self.state).slow.insert(operation, polls);
+    }
+
+    /// Certificates issued from now on start at `not_before` and live `lifetime`.
+    pub fn issue_as(&self, not_before: OffsetDateTime, lifetime: Duration) {
+        let mut s = lock(&self.state);
+        s.issued_at = not_before.unix_timestamp();
+        s.lifetime = lifetime;
+    }
+
+    /// Offers ACME Renewal Information: this window and `Retry-After` for every
+    /// certificate (`None`: no ARI, the default).
+    pub fn offer_renewal_info(
+        &self,
+        window: Option<(OffsetDateTime, OffsetDateTime)>,
+        retry_after: Option<Duration>,
+    ) {
+        lock(&self.state).renewal_info = window.map(|(a, b)| (a, b, retry_after));
+    }
+
+    /// The `replaces` value of every order placed, in order.
+    #[must_use]
+    pub fn replaces(&self) -> Vec<Option<String>> {
+        lock(&self.state).replaces.clone()
     }
 
     /// The operations called, in order.
@@ -822,8 +904,10 @@ impl AcmeClient for FakeAcme {
         &self,
         account: &AccountCredentials,
         identifiers: &Identifiers,
+        replaces: Option<String>,
     ) -> Result<String, AcmeError> {
         let mut s = self.enter("place_order")?;
+        s.replaces.push(replaces);
         if s.deactivated.contains(account.expose()) {
             return Err(AcmeError::Rejected(
                 "urn:ietf:params:acme:error:unauthorized: account deactivated".into(),
@@ -872,8 +956,9 @@ impl AcmeClient for FakeAcme {
         _account: &AccountCredentials,
         _order_url: &str,
         _kind: ChallengeKind,
-    ) -> Result<(), AcmeError> {
-        self.enter("answer").map(|_| ())
+    ) -> Result<AcmeProgress, AcmeError> {
+        let mut s = self.enter("answer")?;
+        Ok(not_yet(&mut s, "answer"))
     }
 
     async fn finalize(
@@ -881,15 +966,33 @@ impl AcmeClient for FakeAcme {
         _account: &AccountCredentials,
         order_url: &str,
         csr_der: &[u8],
-    ) -> Result<(), AcmeError> {
+    ) -> Result<AcmeProgress, AcmeError> {
         let mut s = self.enter("finalize")?;
         if csr_der.is_empty() {
             return Err(AcmeError::Rejected(
                 "urn:ietf:params:acme:error:badCSR: empty".into(),
             ));
         }
-        s.finalized.insert(order_url.to_owned());
-        Ok(())
+        let progress = not_yet(&mut s, "finalize");
+        if progress == AcmeProgress::Done {
+            s.finalized.insert(order_url.to_owned());
+        }
+        Ok(progress)
+    }
+
+    async fn renewal_info(
+        &self,
+        _account: &AccountCredentials,
+        leaf_pem: &str,
+    ) -> Result<Option<RenewalInfo>, AcmeError> {
+        let s = self.enter("renewal_info")?;
+        Ok(s.renewal_info.map(|(start, end, retry_after)| RenewalInfo {
+            cert_id: format!("ari.{}", leaf_pem.len()),
+            window_start: start,
+            window_end: end,
+            retry_after,
+            explanation_url: None,
+        }))
     }
 
     async fn certificate(
@@ -902,8 +1005,19 @@ impl AcmeClient for FakeAcme {
             return Err(AcmeError::Rejected("order not finalized".into()));
         }
         let names = s.orders.get(order_url).cloned().unwrap_or_default();
+        let lifetime = if s.lifetime.is_zero() {
+            Duration::from_secs(90 * 86400)
+        } else {
+            s.lifetime
+        };
+        let not_before = if s.issued_at == 0 {
+            time::macros::datetime!(2026-01-01 0:00 UTC).unix_timestamp()
+        } else {
+            s.issued_at
+        };
         Ok(format!(
-            "LEAF {order_url} {}\nISSUER fake-ca\n",
+            "LEAF {order_url} {not_before} {} {}\nISSUER fake-ca\n",
+            lifetime.as_secs(),
             names.join(",")
         ))
     }
@@ -936,6 +1050,17 @@ impl AcmeClient for FakeAcme {
         // The old key is retired: orders with it are refused like a deactivated account's.
         s.deactivated.insert(account.expose().to_owned());
         Ok(AccountCredentials::new(format!("creds-{}", s.next)))
+    }
+}
+
+/// "Not yet" while polls of `operation` are left, then done.
+fn not_yet(s: &mut AcmeState, operation: &'static str) -> AcmeProgress {
+    match s.slow.get_mut(operation) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            AcmeProgress::NotYet { retry_after: None }
+        }
+        _ => AcmeProgress::Done,
     }
 }
 
@@ -1031,7 +1156,15 @@ impl CertificateInspector for FakeCsr {
             .split(',')
             .map(str::to_owned)
             .collect();
-        let start = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let mut fields = leaf.split(' ').skip(2);
+        let number = |field: Option<&str>| {
+            field
+                .and_then(|f| f.parse::<i64>().ok())
+                .ok_or_else(|| CsrError::InvalidCertificate("malformed fake leaf".into()))
+        };
+        let start = OffsetDateTime::from_unix_timestamp(number(fields.next())?)
+            .map_err(|e| CsrError::InvalidCertificate(e.to_string()))?;
+        let lifetime = Duration::from_secs(number(fields.next())?.unsigned_abs());
         Ok(CertificateInfo {
             leaf_pem: leaf.to_owned(),
             chain_pem: lines.collect::<Vec<_>>().join("\n"),
@@ -1042,7 +1175,7 @@ impl CertificateInspector for FakeCsr {
             serial: format!("{:x}", leaf.bytes().map(u64::from).sum::<u64>()),
             issuer: "CN=Fake CA".to_owned(),
             not_before: start,
-            not_after: start + Duration::from_secs(90 * 86400),
+            not_after: start + lifetime,
             names,
         })
     }

@@ -5,7 +5,9 @@
 use crate::harness::pebble::{Pebble, PebbleOptions};
 use crate::harness::{init, sqlite_store, verify_chain, ChallengeResponder, HttpStack};
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
-use acmeport_domain::ports::{AcmeClient, AcmeError, ChallengeTokenStore, CsrFactory};
+use acmeport_domain::ports::{
+    AcmeClient, AcmeError, AcmeProgress, ChallengeTokenStore, CsrFactory,
+};
 use acmeport_domain::{
     ChallengeKind, CsrSubject, Email, ExternalAccountBinding, Identifiers, KeySpec, Password,
     PrivateKeyPem,
@@ -83,7 +85,11 @@ async fn resumed_operations_do_not_repeat_work() {
     let account = stack.account("resume@example.com").await;
     let creds = &account.credentials;
     let ids = names(&["resume.example.com", "www.resume.example.com"]);
-    let url = stack.acme.place_order(creds, &ids).await.expect("order");
+    let url = stack
+        .acme
+        .place_order(creds, &ids, None)
+        .await
+        .expect("order");
 
     let challenges = stack
         .acme
@@ -109,16 +115,17 @@ async fn resumed_operations_do_not_repeat_work() {
             .await
             .expect("publish");
     }
-    stack
-        .acme
-        .answer(creds, &url, ChallengeKind::Http01)
+    until_done(|| stack.acme.answer(creds, &url, ChallengeKind::Http01))
         .await
         .expect("validation");
-    stack
-        .acme
-        .answer(creds, &url, ChallengeKind::Http01)
-        .await
-        .expect("answering again after validation is a no-op");
+    assert_eq!(
+        stack
+            .acme
+            .answer(creds, &url, ChallengeKind::Http01)
+            .await
+            .expect("answering again after validation is a no-op"),
+        AcmeProgress::Done
+    );
     let left = stack
         .acme
         .challenges(creds, &url, ChallengeKind::Http01)
@@ -138,16 +145,17 @@ async fn resumed_operations_do_not_repeat_work() {
         .keys
         .build_csr(&key, &ids, &CsrSubject::default(), None)
         .expect("csr");
-    stack
-        .acme
-        .finalize(creds, &url, &csr.der)
+    until_done(|| stack.acme.finalize(creds, &url, &csr.der))
         .await
         .expect("finalize");
-    stack
-        .acme
-        .finalize(creds, &url, &csr.der)
-        .await
-        .expect("finalizing again only waits");
+    assert_eq!(
+        stack
+            .acme
+            .finalize(creds, &url, &csr.der)
+            .await
+            .expect("finalizing again only looks"),
+        AcmeProgress::Done
+    );
     let chain = stack
         .acme
         .certificate(creds, &url)
@@ -174,7 +182,7 @@ async fn a_failed_validation_names_the_identifier_and_the_problem() {
     let creds = &account.credentials;
     let url = stack
         .acme
-        .place_order(creds, &names(&["unserved.example.com"]))
+        .place_order(creds, &names(&["unserved.example.com"]), None)
         .await
         .expect("order");
     let challenges = stack
@@ -184,7 +192,7 @@ async fn a_failed_validation_names_the_identifier_and_the_problem() {
         .expect("challenges");
     assert_eq!(challenges.len(), 1);
     // The token is deliberately not published: the responder answers 404.
-    match stack.acme.answer(creds, &url, ChallengeKind::Http01).await {
+    match until_done(|| stack.acme.answer(creds, &url, ChallengeKind::Http01)).await {
         Err(AcmeError::ValidationFailed(reason)) => {
             assert!(
                 reason.contains("unserved.example.com: http-01 challenge: unauthorized:"),
@@ -198,7 +206,7 @@ async fn a_failed_validation_names_the_identifier_and_the_problem() {
         other => panic!("an unserved token must fail validation, got {other:?}"),
     }
     // A resumed call sees the invalid order and reports the same cause.
-    match stack.acme.answer(creds, &url, ChallengeKind::Http01).await {
+    match until_done(|| stack.acme.answer(creds, &url, ChallengeKind::Http01)).await {
         Err(AcmeError::ValidationFailed(reason)) => {
             assert!(reason.contains("unserved.example.com"), "{reason}");
         }
@@ -215,13 +223,13 @@ async fn key_rollover_keeps_the_account_and_retires_the_old_key() {
     assert_ne!(new, old, "new credentials carry a new key");
     let order = stack
         .acme
-        .place_order(&new, &names(&["rolled.example.com"]))
+        .place_order(&new, &names(&["rolled.example.com"]), None)
         .await
         .expect("the new key works for the same account");
     assert!(order.starts_with("https://"));
     match stack
         .acme
-        .place_order(&old, &names(&["rolled.example.com"]))
+        .place_order(&old, &names(&["rolled.example.com"]), None)
         .await
     {
         Err(AcmeError::Rejected(reason)) => assert!(!reason.is_empty()),
@@ -291,7 +299,7 @@ async fn an_own_p256_account_key_is_used_and_other_keys_are_refused() {
         .await
         .expect("registering the same key again");
     assert_eq!(first.uri, again.uri, "the same key is the same account");
-    acme.place_order(&first.credentials, &names(&["own.example.com"]))
+    acme.place_order(&first.credentials, &names(&["own.example.com"]), None)
         .await
         .expect("the account works");
 
@@ -342,7 +350,11 @@ async fn wildcard_challenges_keep_the_wildcard_name() {
     let creds = &account.credentials;
     let url = stack
         .acme
-        .place_order(creds, &names(&["*.wild.example.com", "wild.example.com"]))
+        .place_order(
+            creds,
+            &names(&["*.wild.example.com", "wild.example.com"]),
+            None,
+        )
         .await
         .expect("order");
     let challenges = stack
@@ -377,4 +389,23 @@ async fn wildcard_challenges_keep_the_wildcard_name() {
 fn sha256(data: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(data).to_vec()
+}
+
+/// Calls a step the CA works on until it is done (the workflow does this through due
+/// times; here a short loop), at most a minute.
+async fn until_done<F, Fut>(mut call: F) -> Result<(), AcmeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<AcmeProgress, AcmeError>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match call().await? {
+            AcmeProgress::Done => return Ok(()),
+            AcmeProgress::NotYet { .. } if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            AcmeProgress::NotYet { .. } => panic!("the CA never finished"),
+        }
+    }
 }

@@ -155,8 +155,7 @@ query_timeout_secs = 2
 count = {workers}
 poll_interval_secs = 1
 lease_secs = {LEASE_SECS}
-step_retries = 3
-retry_backoff_secs = 1
+retry_backoff_ms = 500
 
 [log]
 filter = "info"

@@ -85,7 +85,10 @@ impl DnsStack {
         };
         let settings = Settings {
             default_directory: pebble.directory.clone(),
-            retry_backoff: Duration::from_millis(200),
+            retry_backoff: acmeport_domain::Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
             propagation: PropagationSettings {
                 enabled: true,
                 timeout: PROPAGATION_TIMEOUT,
@@ -141,7 +144,7 @@ impl DnsStack {
             csr: None,
             key: None,
             reissue: false,
-            auto_renew: None,
+            auto_renew: true,
         };
         self.service
             .create_order(&self.user, request)

@@ -26,7 +26,7 @@ fn http_order(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
         csr: None,
         key: None,
         reissue: false,
-        auto_renew: None,
+        auto_renew: true,
     }
 }
 
@@ -269,7 +269,11 @@ async fn revocation_and_account_deactivation_reach_pebble() {
     }
     // Pebble itself refuses the deactivated account.
     let names = Identifiers::parse(&["third.example.com"]).expect("valid");
-    match stack.acme.place_order(&account.credentials, &names).await {
+    match stack
+        .acme
+        .place_order(&account.credentials, &names, None)
+        .await
+    {
         Err(AcmeError::Rejected(reason)) => assert!(
             reason.starts_with("unauthorized"),
             "Pebble's refusal should read as unauthorized, got: {reason}"

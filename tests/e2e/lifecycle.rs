@@ -53,24 +53,33 @@ async fn outbox(store: &Store) {
     claimed.finalized().unwrap();
     claimed.completed(certificate.id).unwrap();
     assert_eq!(claimed.pending_events().len(), 1);
-    // Saved twice from the same memory (a retried write): one event.
-    for _ in 0..2 {
-        OrderRepo::save(
-            store,
-            &claimed,
-            Some(w.clone()),
-            now + Duration::from_secs(60),
-        )
+    OrderRepo::save(store, &claimed, Some(w.clone()), now + Duration::from_secs(60))
         .await
         .expect("fenced save works");
-    }
+    claimed.committed();
+    assert!(
+        claimed.pending_events().is_empty(),
+        "a committed write took the events"
+    );
+    // The same event raised again (a resumed worker repeating its step): still one.
+    claimed.record_event(DomainEvent::order_valid(
+        owner.id,
+        claimed.id,
+        1,
+        certificate.id,
+        vec!["events.example.com".into()],
+    ));
+    OrderRepo::save(store, &claimed, Some(w.clone()), now + Duration::from_secs(60))
+        .await
+        .expect("fenced save works");
+    claimed.committed();
     // The unfenced path: a reissue that fails.
-    claimed.clear_events();
-    claimed.reissue().unwrap();
+    claimed.reissue(now).unwrap();
     claimed.failed("refused by the CA").unwrap();
     OrderRepo::save(store, &claimed, None, now)
         .await
         .expect("unfenced save works");
+    claimed.committed();
 
     let listed = EventRepo::list(store, owner.id, Page::default())
         .await
@@ -196,6 +205,7 @@ async fn outbox(store: &Store) {
         .await
         .expect("set works");
     OrderRepo::save(store, &claimed, None, now).await.unwrap();
+    claimed.committed();
     let read = OrderRepo::get(store, claimed.id).await.unwrap().unwrap();
     assert!(!read.spec.auto_renew);
     assert!(matches!(

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -217,6 +217,7 @@ pub(crate) fn new_certificate(
 /// empty orders table, so that no other section's pending orders can be claimed.
 async fn contract(store: &Store) {
     leases(store).await;
+    due_times_and_versions(store).await;
     users(store).await;
     accounts(store).await;
     orders(store).await;
@@ -393,8 +394,11 @@ async fn orders(store: &Store) {
     assert_eq!(full.spec, full_spec, "insert keeps the whole spec");
     assert_eq!(
         full.state(),
-        &OrderState::new(),
-        "a new order is pending at Created"
+        &OrderState {
+            due_at: Some(full.created_at),
+            ..OrderState::new()
+        },
+        "a new order is pending at Created, due at once"
     );
     assert_eq!(
         get_order(store, full.id).await,
@@ -432,6 +436,7 @@ async fn orders(store: &Store) {
     OrderRepo::save(store, &full, None, at(0))
         .await
         .expect("unfenced save works");
+    full.committed();
     let read = get_order(store, full.id).await;
     assert_eq!(read, full, "every field of a mid-flight order round-trips");
     assert_eq!(read.state().published.len(), 2);
@@ -450,11 +455,12 @@ async fn orders(store: &Store) {
     full.answered().expect("answered");
     full.finalized().expect("finalized");
     full.completed(CertificateId::new(77)).expect("completed");
-    full.reissue().expect("reissue");
+    full.reissue(at(30)).expect("reissue");
     full.updated_at = at(30);
     OrderRepo::save(store, &full, None, at(0))
         .await
         .expect("save works");
+    full.committed();
     let read = get_order(store, full.id).await;
     assert_eq!(read, full, "a reissued order round-trips");
     assert_eq!(read.state().attempt, 2);
@@ -588,6 +594,131 @@ async fn orders(store: &Store) {
     }
 }
 
+/// Due times decide what is claimed (users served in turn), and every write is
+/// conditional on the version it was read at.
+async fn due_times_and_versions(store: &Store) {
+    let a = user(store, "due-a").await;
+    let acct_a = account(store, a.id).await;
+    let b = user(store, "due-b").await;
+    let acct_b = account(store, b.id).await;
+    let a1 = order(store, &acct_a, &["a1.example.com"]).await;
+    let a2 = order(store, &acct_a, &["a2.example.com"]).await;
+    let b1 = order(store, &acct_b, &["b1.example.com"]).await;
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::seconds(60);
+    let (w1, w2) = (worker("d1"), worker("d2"));
+
+    let mut first = OrderRepo::claim(store, &w1, now, now + lease)
+        .await
+        .expect("claim works")
+        .expect("a due order");
+    assert_eq!(first.id, a1.id, "the earliest due order first");
+    let second = OrderRepo::claim(store, &w2, now, now + lease)
+        .await
+        .expect("claim works")
+        .expect("a due order");
+    assert_eq!(
+        second.id, b1.id,
+        "the other user's order next, before a2 of the user just served"
+    );
+
+    // A wait: saved with a later due time and released, the order is not claimed
+    // before then, and the next due time says when it will be.
+    let wake = (now + Duration::hours(1))
+        .replace_nanosecond(0)
+        .expect("a valid time");
+    first.wait_until(now, wake, "waiting").expect("pending");
+    OrderRepo::save(store, &first, Some(w1.clone()), now + lease)
+        .await
+        .expect("fenced save works");
+    first.committed();
+    OrderRepo::release(store, a1.id, &w1)
+        .await
+        .expect("release");
+    let third = OrderRepo::claim(store, &w1, now, now + lease)
+        .await
+        .expect("claim works")
+        .expect("a2 is due");
+    assert_eq!(third.id, a2.id, "a1 waits, a2 is due");
+    assert_eq!(
+        OrderRepo::claim(store, &worker("d3"), now, now + lease)
+            .await
+            .expect("claim works"),
+        None,
+        "nothing else is due now"
+    );
+    // Claims with one-second leases, to see everything claimable at a time.
+    let claimable_at = |t: OffsetDateTime| async move {
+        let mut found = BTreeMap::new();
+        while let Some(o) = OrderRepo::claim(store, &worker("d3"), t, t + Duration::seconds(1))
+            .await
+            .expect("claim works")
+        {
+            assert!(found.insert(o.id, o).is_none(), "each order once per look");
+            if found.len() > 10 {
+                break;
+            }
+        }
+        found
+    };
+    let before = claimable_at(wake - Duration::seconds(1)).await;
+    assert_eq!(
+        before.keys().copied().collect::<Vec<_>>(),
+        vec![a2.id, b1.id],
+        "a1 is not due before its wake-up time (the others' leases have ended)"
+    );
+    let at_wake = claimable_at(wake).await;
+    assert!(
+        at_wake.contains_key(&a1.id),
+        "a1 is due at its wake-up time"
+    );
+    assert_eq!(
+        at_wake[&a1.id].due_at(),
+        Some(wake),
+        "due_at round-trips to the microsecond"
+    );
+    assert!(
+        OrderRepo::next_due(store)
+            .await
+            .expect("next_due works")
+            .is_some_and(|due| due <= wake + lease),
+        "the next due time accounts for every order"
+    );
+
+    // Conditional writes: a copy read before another write is refused, whoever writes.
+    let stale = get_order(store, a2.id).await;
+    let mut fresh = get_order(store, a2.id).await;
+    fresh.waiting("a fresh note").expect("pending");
+    OrderRepo::save(store, &fresh, None, now)
+        .await
+        .expect("the first write wins");
+    let lost = OrderRepo::save(store, &stale, None, now).await;
+    assert!(
+        matches!(lost, Err(RepoError::Conflict("order"))),
+        "a write from a stale copy must be Conflict, got {lost:?}"
+    );
+    // The lease holder (the last look above) too.
+    let lost = OrderRepo::save(store, &stale, Some(worker("d3")), now + lease).await;
+    assert!(
+        matches!(lost, Err(RepoError::Conflict("order"))),
+        "a fenced write from a stale copy must be Conflict, got {lost:?}"
+    );
+    assert_eq!(
+        get_order(store, a2.id).await.state().detail.as_deref(),
+        Some("a fresh note"),
+        "the refused writes changed nothing"
+    );
+
+    // Settle them: nothing here stays claimable for the other sections.
+    for id in [a1.id, a2.id, b1.id] {
+        let mut o = get_order(store, id).await;
+        o.failed("settled by the test").expect("pending");
+        OrderRepo::save(store, &o, None, now)
+            .await
+            .expect("save works");
+    }
+}
+
 async fn leases(store: &Store) {
     let owner = user(store, "lease-owner").await;
     let acct = account(store, owner.id).await;
@@ -631,6 +762,7 @@ async fn leases(store: &Store) {
     OrderRepo::save(store, &mine, Some(w1.clone()), now + lease)
         .await
         .expect("the holder's fenced save works");
+    mine.committed();
     assert!(matches!(
         OrderRepo::renew(store, o1.id, &w2, now + lease).await,
         Err(RepoError::LeaseLost)

@@ -1,18 +1,18 @@
 //! [`InstantAcmeClient`]: the [`AcmeClient`] port over instant-acme.
 
 use crate::account_keys::{account_key, eab_key};
-use crate::config::{AcmeClientConfig, AcmeConfigError, PollPolicy};
+use crate::config::{AcmeClientConfig, AcmeConfigError};
 use crate::https::HttpsClient;
 use crate::problem::{describe, describe_authorization, problem_type, Failure};
-use acmeport_domain::ports::{AcmeClient, AcmeError, RegisteredAccount};
+use acmeport_domain::ports::{AcmeClient, AcmeError, AcmeProgress, RegisteredAccount, RenewalInfo};
 use acmeport_domain::{
     AccountCredentials, ChallengeKind, ChallengeToSolve, DirectoryUrl, Email,
     ExternalAccountBinding, Identifiers, PrivateKeyPem, RevocationReason,
 };
 use async_trait::async_trait;
 use instant_acme::{
-    Account, AccountBuilder, AuthorizationStatus, ChallengeStatus, ChallengeType, Identifier, Key,
-    NewAccount, NewOrder, Order, OrderStatus, RevocationRequest,
+    Account, AccountBuilder, AuthorizationStatus, CertificateIdentifier, ChallengeStatus,
+    ChallengeType, Identifier, Key, NewAccount, NewOrder, Order, OrderStatus, RevocationRequest,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -219,6 +219,7 @@ impl AcmeClient for InstantAcmeClient {
         &self,
         account: &AccountCredentials,
         identifiers: &Identifiers,
+        replaces: Option<String>,
     ) -> Result<String, AcmeError> {
         // Wildcards go into the order as `*.example.com` (RFC 8555 section 7.1.3); their
         // authorizations come back as the base name with the wildcard flag.
@@ -228,10 +229,28 @@ impl AcmeClient for InstantAcmeClient {
             .map(|name| Identifier::Dns(name.as_str().to_owned()))
             .collect();
         let ids = &ids;
+        let replaces = replaces
+            .map(|id| match id.split_once('.') {
+                Some((aki, serial)) if !aki.is_empty() && !serial.is_empty() => {
+                    Ok(CertificateIdentifier {
+                        authority_key_identifier: aki.to_owned().into(),
+                        serial: serial.to_owned().into(),
+                    })
+                }
+                _ => Err(AcmeError::Rejected(format!(
+                    "unusable ARI certificate id `{id}`"
+                ))),
+            })
+            .transpose()?;
+        let replaces = &replaces;
         let url = self
             .retrying("place an order", || async move {
                 let acme = self.account(account).await?;
-                let order = acme.new_order(&NewOrder::new(ids)).await?;
+                let mut request = NewOrder::new(ids);
+                if let Some(id) = replaces {
+                    request = request.replaces(id.clone());
+                }
+                let order = acme.new_order(&request).await?;
                 Ok(order.url().to_owned())
             })
             .await?;
@@ -295,17 +314,16 @@ impl AcmeClient for InstantAcmeClient {
         account: &AccountCredentials,
         order_url: &str,
         kind: ChallengeKind,
-    ) -> Result<(), AcmeError> {
+    ) -> Result<AcmeProgress, AcmeError> {
         let wanted = challenge_type(kind)?;
         let wanted = &wanted;
-        let policy = &self.config.validation;
         self.retrying("answer the challenges", || async move {
             let mut order = self.order(account, order_url).await?;
             match order.state().status {
                 OrderStatus::Pending => {}
                 OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => {
-                    tracing::debug!("challenges already validated");
-                    return Ok(());
+                    tracing::debug!("challenges validated");
+                    return Ok(AcmeProgress::Done);
                 }
                 OrderStatus::Invalid => return Err(validation_failure(&mut order).await.into()),
             }
@@ -349,7 +367,16 @@ impl AcmeClient for InstantAcmeClient {
                     }
                 }
             }
-            wait_ready(&mut order, policy).await
+            // One look after answering: a fast CA is done already.
+            let status = order.refresh().await?.status;
+            match status {
+                OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => {
+                    tracing::info!("challenges validated, order ready");
+                    Ok(AcmeProgress::Done)
+                }
+                OrderStatus::Invalid => Err(validation_failure(&mut order).await.into()),
+                OrderStatus::Pending => Ok(AcmeProgress::NotYet { retry_after: None }),
+            }
         })
         .await
     }
@@ -360,8 +387,7 @@ impl AcmeClient for InstantAcmeClient {
         account: &AccountCredentials,
         order_url: &str,
         csr_der: &[u8],
-    ) -> Result<(), AcmeError> {
-        let policy = &self.config.issuance;
+    ) -> Result<AcmeProgress, AcmeError> {
         self.retrying("finalize the order", || async move {
             let mut order = self.order(account, order_url).await?;
             match order.state().status {
@@ -370,7 +396,7 @@ impl AcmeClient for InstantAcmeClient {
                     tracing::info!("order finalized");
                 }
                 OrderStatus::Processing | OrderStatus::Valid => {
-                    tracing::debug!("order already finalized");
+                    tracing::debug!("order finalized before");
                 }
                 OrderStatus::Pending => {
                     return Err(AcmeError::Rejected(
@@ -381,12 +407,59 @@ impl AcmeClient for InstantAcmeClient {
                 }
                 OrderStatus::Invalid => return Err(validation_failure(&mut order).await.into()),
             }
-            if order.state().status == OrderStatus::Valid {
-                return Ok(());
+            if order.state().status == OrderStatus::Processing {
+                order.refresh().await?;
             }
-            wait_issued(&mut order, policy).await
+            match order.state().status {
+                OrderStatus::Valid => {
+                    tracing::info!("certificate issued");
+                    Ok(AcmeProgress::Done)
+                }
+                OrderStatus::Invalid => {
+                    let reason = order
+                        .state()
+                        .error
+                        .as_ref()
+                        .map_or_else(|| "no reason given".to_owned(), describe);
+                    Err(AcmeError::Rejected(format!("the CA refused to issue: {reason}")).into())
+                }
+                _ => Ok(AcmeProgress::NotYet { retry_after: None }),
+            }
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn renewal_info(
+        &self,
+        account: &AccountCredentials,
+        leaf_pem: &str,
+    ) -> Result<Option<RenewalInfo>, AcmeError> {
+        let der = CertificateDer::from_pem_slice(leaf_pem.as_bytes())
+            .map_err(|e| AcmeError::Rejected(format!("unreadable certificate: {e}")))?;
+        let id = CertificateIdentifier::try_from(&der)
+            .map_err(|e| {
+                AcmeError::Rejected(format!("no ARI identifier for the certificate: {e}"))
+            })?
+            .into_owned();
+        let id = &id;
+        let answer = self
+            .retrying("fetch renewal information", || async move {
+                let acme = self.account(account).await?;
+                match acme.renewal_info(id).await {
+                    Ok(found) => Ok(Some(found)),
+                    Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        Ok(answer.map(|(info, retry_after)| RenewalInfo {
+            cert_id: id.to_string(),
+            window_start: info.suggested_window.start,
+            window_end: info.suggested_window.end,
+            retry_after: Some(retry_after),
+            explanation_url: info.explanation_url,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(order = %order_url))]
@@ -472,51 +545,6 @@ impl AcmeClient for InstantAcmeClient {
         account: &AccountCredentials,
     ) -> Result<AccountCredentials, AcmeError> {
         self.update_key(account).await
-    }
-}
-
-/// Polls the order until it is `ready`, honouring `Retry-After`.
-async fn wait_ready(order: &mut Order, policy: &PollPolicy) -> Result<(), Failure> {
-    match order.poll_ready(&policy.retry_policy()).await {
-        Ok(OrderStatus::Ready) => {
-            tracing::info!("challenges validated, order ready");
-            Ok(())
-        }
-        Ok(_) => Err(validation_failure(order).await.into()),
-        Err(instant_acme::Error::Timeout(_)) => Err(AcmeError::Timeout(format!(
-            "the order was not ready {:?} after its challenges were answered",
-            policy.timeout
-        ))
-        .into()),
-        // poll_ready reports an order that carries a problem as an API error.
-        Err(instant_acme::Error::Api(_)) if order.state().error.is_some() => {
-            Err(validation_failure(order).await.into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Polls the finalized order until the certificate is issued, honouring `Retry-After`.
-async fn wait_issued(order: &mut Order, policy: &PollPolicy) -> Result<(), Failure> {
-    match order.poll_certificate(&policy.retry_policy()).await {
-        Ok(_) => {
-            tracing::info!("certificate issued");
-            Ok(())
-        }
-        Err(instant_acme::Error::Timeout(_)) => Err(AcmeError::Timeout(format!(
-            "the certificate was not issued {:?} after finalization",
-            policy.timeout
-        ))
-        .into()),
-        Err(e) if order.state().status == OrderStatus::Invalid => {
-            let reason = order
-                .state()
-                .error
-                .as_ref()
-                .map_or_else(|| e.to_string(), describe);
-            Err(AcmeError::Rejected(format!("the CA refused to issue: {reason}")).into())
-        }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Configuration of the ACME client: trusted roots, HTTP timeouts, polling and retries.
+//! Configuration of the ACME client: trusted roots, HTTP timeouts and retries. Waiting
+//! for the CA is the workflow's business (it polls through due times).
 
 use std::time::Duration;
 
@@ -11,10 +12,6 @@ pub struct AcmeClientConfig {
     /// Also trust the Mozilla roots (webpki-roots), as public CAs need. On by default; turn
     /// it off to trust only `extra_roots_pem`.
     pub webpki_roots: bool,
-    /// Waiting for the challenges to be validated (the order becoming `ready`).
-    pub validation: PollPolicy,
-    /// Waiting for the certificate after finalization.
-    pub issuance: PollPolicy,
     /// The longest one HTTP request may take until the response headers arrive (and the
     /// connect timeout).
     pub request_timeout: Duration,
@@ -30,43 +27,9 @@ impl Default for AcmeClientConfig {
         Self {
             extra_roots_pem: Vec::new(),
             webpki_roots: true,
-            validation: PollPolicy::default(),
-            issuance: PollPolicy::default(),
             request_timeout: Duration::from_secs(30),
             bad_nonce_attempts: 6,
         }
-    }
-}
-
-/// How an order is polled: the first wait, the factor each further wait grows by, and the
-/// time after which waiting gives up. A `Retry-After` from the server takes precedence
-/// over the computed wait.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PollPolicy {
-    pub initial_delay: Duration,
-    pub backoff: f32,
-    pub timeout: Duration,
-}
-
-impl Default for PollPolicy {
-    /// Starts short: Pebble and most CAs validate within a second and send no
-    /// `Retry-After` for a pending order, so a long fixed first wait (lego's 5 s) only
-    /// wastes time. 150 ms growing by 1.6 makes about 15 polls in the first two minutes.
-    fn default() -> Self {
-        Self {
-            initial_delay: Duration::from_millis(150),
-            backoff: 1.6,
-            timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-impl PollPolicy {
-    pub(crate) fn retry_policy(&self) -> instant_acme::RetryPolicy {
-        instant_acme::RetryPolicy::new()
-            .initial_delay(self.initial_delay)
-            .backoff(self.backoff)
-            .timeout(self.timeout)
     }
 }
 

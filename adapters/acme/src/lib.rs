@@ -16,4 +16,4 @@ mod https;
 mod problem;
 
 pub use client::InstantAcmeClient;
-pub use config::{AcmeClientConfig, AcmeConfigError, PollPolicy};
+pub use config::{AcmeClientConfig, AcmeConfigError};

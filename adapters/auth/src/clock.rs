@@ -19,6 +19,10 @@ impl Clock for SystemClock {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn random(&self) -> f64 {
+        rand::random()
+    }
 }
 
 #[cfg(test)]
@@ -34,6 +38,13 @@ mod tests {
             Duration::from_secs(3600),
             "paused time advances exactly"
         );
+    }
+
+    #[test]
+    fn random_numbers_lie_in_the_unit_interval_and_vary() {
+        let draws: Vec<f64> = (0..64).map(|_| SystemClock.random()).collect();
+        assert!(draws.iter().all(|r| (0.0..1.0).contains(r)), "{draws:?}");
+        assert!(draws.windows(2).any(|w| w[0] != w[1]), "{draws:?}");
     }
 
     #[test]

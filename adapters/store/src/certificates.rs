@@ -7,8 +7,7 @@ use crate::{db_time, page_of, Store};
 use acmeport_domain::ports::{CertificateRepo, RepoError};
 use acmeport_domain::{
     AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, DomainEvent,
-    Listing, NewCertificate, OrderId, Page, PrivateKeyPem, RenewalPlan, RenewalReason,
-    RevocationReason, UserId,
+    Listing, NewCertificate, OrderId, Page, PrivateKeyPem, RevocationReason, UserId,
 };
 use async_trait::async_trait;
 use sea_orm::{
@@ -66,15 +65,9 @@ impl Store {
                         .ok_or_else(|| Corrupt::new("certificates.revocation_reason", r))
                 })
                 .transpose()?,
-            renewal: match (m.renewal_at, m.renewal_reason) {
-                (Some(at), Some(reason)) => Some(RenewalPlan {
-                    at,
-                    reason: RenewalReason::from_name(&reason)
-                        .ok_or_else(|| Corrupt::new("certificates.renewal_reason", &reason))?,
-                    last_error: m.renewal_error,
-                }),
-                _ => None,
-            },
+            // The renewal plan is its order's; the service fills it in.
+            renewal: None,
+            renewal_error: None,
         })
     }
 
@@ -128,9 +121,6 @@ impl CertificateRepo for Store {
             revoked_at: Set(None),
             issuer: Set(info.issuer.clone()),
             revocation_reason: Set(None),
-            renewal_at: Set(None),
-            renewal_reason: Set(None),
-            renewal_error: Set(None),
             ..Default::default()
         }
         .insert(&self.db)
@@ -203,28 +193,6 @@ impl CertificateRepo for Store {
         }
         crate::lifecycle::store_events(&txn, &[event], at).await?;
         txn.commit().await.map_err(backend)
-    }
-
-    async fn set_renewal(
-        &self,
-        id: CertificateId,
-        plan: Option<RenewalPlan>,
-    ) -> Result<(), RepoError> {
-        let result = certificates::Entity::update_many()
-            .set(certificates::ActiveModel {
-                renewal_at: Set(plan.as_ref().map(|p| db_time(p.at))),
-                renewal_reason: Set(plan.as_ref().map(|p| p.reason.as_str().to_owned())),
-                renewal_error: Set(plan.and_then(|p| p.last_error)),
-                ..Default::default()
-            })
-            .filter(certificates::Column::Id.eq(id.get()))
-            .exec(&self.db)
-            .await
-            .map_err(backend)?;
-        if result.rows_affected == 0 {
-            return Err(RepoError::NotFound("certificate"));
-        }
-        Ok(())
     }
 
     async fn valid_expiring(

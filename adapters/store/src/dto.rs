@@ -4,11 +4,85 @@
 //! shapes. Renaming a field here changes the on-disk format: add a migration instead.
 
 use crate::error::Corrupt;
+use crate::{from_micros, unix_micros};
 use acmeport_domain::{
-    CountryCode, CsrSubject, Identifiers, ProviderName, Published, SubjectField, TxtRecord,
+    CountryCode, CsrSubject, Identifiers, Progress, ProviderName, Published, RenewalPlan,
+    RenewalReason, SubjectField, TxtRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// The `progress` column: waits, retries and renewal bookkeeping (times in Unix
+/// microseconds).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct ProgressDto {
+    failures: u32,
+    failing_since: Option<i64>,
+    waiting_since: Option<i64>,
+    polls: u32,
+    renewal: bool,
+    replaces: Option<String>,
+    plan: Option<PlanDto>,
+    renewal_failures: u32,
+    renewal_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PlanDto {
+    at: i64,
+    reason: String,
+    window: Option<(i64, i64)>,
+}
+
+pub(crate) fn progress_json(p: &Progress) -> String {
+    let plan = p.plan.as_ref().map(|plan| PlanDto {
+        at: unix_micros(plan.at),
+        reason: plan.reason.as_str().to_owned(),
+        window: plan.window.map(|(a, b)| (unix_micros(a), unix_micros(b))),
+    });
+    to_json(&ProgressDto {
+        failures: p.failures,
+        failing_since: p.failing_since.map(unix_micros),
+        waiting_since: p.waiting_since.map(unix_micros),
+        polls: p.polls,
+        renewal: p.renewal,
+        replaces: p.replaces.clone(),
+        plan,
+        renewal_failures: p.renewal_failures,
+        renewal_error: p.renewal_error.clone(),
+    })
+}
+
+pub(crate) fn progress_from_json(json: &str) -> Result<Progress, Corrupt> {
+    let dto: ProgressDto = parse(json, "orders.progress")?;
+    let time = |us: i64| from_micros(us).map_err(|e| Corrupt::new("orders.progress", e));
+    let plan = dto
+        .plan
+        .map(|p| -> Result<RenewalPlan, Corrupt> {
+            Ok(RenewalPlan {
+                at: time(p.at)?,
+                reason: RenewalReason::from_name(&p.reason)
+                    .ok_or_else(|| Corrupt::new("orders.progress", &p.reason))?,
+                window: p
+                    .window
+                    .map(|(a, b)| Ok::<_, Corrupt>((time(a)?, time(b)?)))
+                    .transpose()?,
+            })
+        })
+        .transpose()?;
+    Ok(Progress {
+        failures: dto.failures,
+        failing_since: dto.failing_since.map(time).transpose()?,
+        waiting_since: dto.waiting_since.map(time).transpose()?,
+        polls: dto.polls,
+        renewal: dto.renewal,
+        replaces: dto.replaces,
+        plan,
+        renewal_failures: dto.renewal_failures,
+        renewal_error: dto.renewal_error,
+    })
+}
 
 /// The identifiers column: the names in order, as JSON, and the digest used to index it.
 pub(crate) fn identifiers_json(identifiers: &Identifiers) -> (String, String) {

@@ -74,6 +74,15 @@ pub struct Store {
     db: DatabaseConnection,
     cipher: Arc<KeyCipher>,
     clock: Arc<dyn Clock>,
+    /// Fair claims: the turn at which each user's order was last claimed here.
+    turns: Arc<std::sync::Mutex<Turns>>,
+}
+
+/// The claim turns of [`Store`], for serving users round-robin.
+#[derive(Debug, Default)]
+struct Turns {
+    counter: u64,
+    last: std::collections::HashMap<i64, u64>,
 }
 
 impl fmt::Debug for Store {
@@ -120,6 +129,7 @@ impl Store {
             db,
             cipher: Arc::new(cipher),
             clock: Arc::new(SystemClock),
+            turns: Arc::default(),
         })
     }
 
@@ -197,6 +207,10 @@ impl Clock for SystemClock {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn random(&self) -> f64 {
+        rand::random()
+    }
 }
 
 /// Normalizes a timestamp to what both databases store: UTC, microseconds. Rows read back
@@ -210,6 +224,11 @@ pub(crate) fn db_time(t: OffsetDateTime) -> OffsetDateTime {
 /// A timestamp as Unix microseconds, for lease columns compared in SQL.
 pub(crate) fn unix_micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// The inverse of [`unix_micros`].
+pub(crate) fn from_micros(us: i64) -> Result<OffsetDateTime, time::error::ComponentRange> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
 }
 
 /// One page of `query` by `id`: the rows after `page.after()`, at most `page.limit()` of

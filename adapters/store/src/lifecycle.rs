@@ -151,7 +151,8 @@ pub(crate) async fn store_events<C: ConnectionTrait>(
 }
 
 impl Store {
-    /// Writes the order's `auto_renew` column only.
+    /// Writes the order's `auto_renew` column only. Turned on, a valid order with
+    /// nothing due becomes due now, so that the renewal scheduler plans it again.
     pub(crate) async fn update_auto_renew(
         &self,
         order: OrderId,
@@ -165,6 +166,16 @@ impl Store {
             .map_err(backend)?;
         if result.rows_affected == 0 {
             return Err(RepoError::NotFound("order"));
+        }
+        if auto_renew {
+            orders::Entity::update_many()
+                .col_expr(orders::Column::DueAtUs, Expr::value(unix_micros(self.now())))
+                .filter(orders::Column::Id.eq(order.get()))
+                .filter(orders::Column::Status.eq(OrderStatus::Valid.as_str()))
+                .filter(orders::Column::DueAtUs.is_null())
+                .exec(&self.db)
+                .await
+                .map_err(backend)?;
         }
         Ok(())
     }

@@ -7,12 +7,12 @@
 //! the order was not taken over yet.
 
 use crate::dto::{
-    identifiers_from_json, identifiers_json, published_from_json, published_json,
-    subject_from_json, subject_json,
+    identifiers_from_json, identifiers_json, progress_from_json, progress_json,
+    published_from_json, published_json, subject_from_json, subject_json,
 };
 use crate::entity::{order_events, orders};
 use crate::error::{backend, Corrupt};
-use crate::{db_time, page_of, unix_micros, Store};
+use crate::{db_time, from_micros, page_of, unix_micros, Store};
 use acmeport_domain::ports::{OrderRepo, RepoError};
 use acmeport_domain::{
     AccountId, CertificateId, ChallengeKind, Email, Identifiers, KeySpec, Listing, NewOrder, Order,
@@ -45,6 +45,39 @@ pub struct OrderEvent {
 }
 
 impl Store {
+    /// The users with due orders (with their earliest due time), the one served least
+    /// recently by this store first, then the earliest due.
+    fn fair_turns(&self, candidates: Vec<(i64, Option<i64>)>) -> Vec<i64> {
+        let turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ranked: Vec<(u64, i64, i64)> = candidates
+            .into_iter()
+            .map(|(user, due)| {
+                let last = turns.last.get(&user).copied().unwrap_or(0);
+                (last, due.unwrap_or(0), user)
+            })
+            .collect();
+        ranked.sort_unstable();
+        ranked.into_iter().map(|(_, _, user)| user).collect()
+    }
+
+    fn served(&self, user: i64) {
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.counter += 1;
+        let turn = turns.counter;
+        turns.last.insert(user, turn);
+        // Forget users not served for a long while, so the map stays small.
+        if turns.last.len() > 10_000 {
+            let oldest = turn.saturating_sub(10_000);
+            turns.last.retain(|_, t| *t > oldest);
+        }
+    }
+
     fn order_to_domain(&self, m: orders::Model) -> Result<Order, RepoError> {
         let open_key = |column: &'static str, sealed: Option<Vec<u8>>| {
             sealed
@@ -94,6 +127,13 @@ impl Store {
             error: m.error,
             detail: m.detail,
             attempt: u32::try_from(m.attempt).map_err(|e| Corrupt::new("orders.attempt", e))?,
+            version: u64::try_from(m.version).map_err(|e| Corrupt::new("orders.version", e))?,
+            due_at: m
+                .due_at_us
+                .map(from_micros)
+                .transpose()
+                .map_err(|e| Corrupt::new("orders.due_at_us", e))?,
+            progress: progress_from_json(&m.progress)?,
         };
         Ok(Order::restore(
             OrderId::new(m.id),
@@ -129,7 +169,40 @@ impl Store {
             attempt: Set(i32::try_from(state.attempt).unwrap_or(i32::MAX)),
             resolved_cert_id: Set(order.resolved_cert_id.map(CertificateId::get)),
             updated_at: Set(db_time(order.updated_at)),
+            version: Set(Self::version_of(order) + 1),
+            due_at_us: Set(state.due_at.map(unix_micros)),
+            progress: Set(progress_json(&state.progress)),
             ..Default::default()
+        })
+    }
+
+    fn version_of(order: &Order) -> i64 {
+        i64::try_from(order.version()).unwrap_or(i64::MAX)
+    }
+
+    /// Why a conditional write matched no row: the order is gone, or it changed.
+    async fn missed_write<C: sea_orm::ConnectionTrait>(
+        conn: &C,
+        order: &Order,
+        worker: Option<&WorkerId>,
+    ) -> Result<RepoError, RepoError> {
+        let row = orders::Entity::find_by_id(order.id.get())
+            .select_only()
+            .column(orders::Column::Version)
+            .column(orders::Column::LeaseOwner)
+            .into_tuple::<(i64, Option<String>)>()
+            .one(conn)
+            .await
+            .map_err(backend)?;
+        Ok(match row {
+            None => RepoError::NotFound("order"),
+            Some((_, owner)) if worker.is_some_and(|w| owner.as_deref() != Some(w.as_str())) => {
+                RepoError::LeaseLost
+            }
+            Some((version, _)) if version != Self::version_of(order) => {
+                RepoError::Conflict("order")
+            }
+            Some(_) => RepoError::LeaseLost,
         })
     }
 
@@ -176,26 +249,16 @@ impl Store {
         let result = orders::Entity::update_many()
             .set(changes)
             .filter(orders::Column::Id.eq(order.id.get()))
+            .filter(orders::Column::Version.eq(Self::version_of(order)))
             .filter(orders::Column::LeaseOwner.eq(worker.as_str()))
             .filter(orders::Column::LeaseUntilUs.gt(unix_micros(now)))
             .exec(&txn)
             .await
             .map_err(backend)?;
         if result.rows_affected == 0 {
-            let exists = orders::Entity::find_by_id(order.id.get())
-                .select_only()
-                .column(orders::Column::Id)
-                .into_tuple::<i64>()
-                .one(&txn)
-                .await
-                .map_err(backend)?
-                .is_some();
+            let missed = Self::missed_write(&txn, order, Some(worker)).await?;
             txn.rollback().await.map_err(backend)?;
-            return Err(if exists {
-                RepoError::LeaseLost
-            } else {
-                RepoError::NotFound("order")
-            });
+            return Err(missed);
         }
         let state = order.state();
         order_events::ActiveModel {
@@ -214,10 +277,10 @@ impl Store {
         txn.commit().await.map_err(backend)
     }
 
-    /// Pending orders whose lease is free or expired at `now_us`.
+    /// Orders due at `now_us` whose lease is free or expired.
     fn claimable(now_us: i64) -> Condition {
         Condition::all()
-            .add(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .add(orders::Column::DueAtUs.lte(now_us))
             .add(
                 Condition::any()
                     .add(orders::Column::LeaseOwner.is_null())
@@ -238,6 +301,7 @@ impl Store {
     async fn claim_postgres(
         &self,
         worker: &WorkerId,
+        user: i64,
         now_us: i64,
         lease_until: OffsetDateTime,
     ) -> Result<Option<orders::Model>, RepoError> {
@@ -246,6 +310,8 @@ impl Store {
             .select_only()
             .column(orders::Column::Id)
             .filter(Self::claimable(now_us))
+            .filter(orders::Column::UserId.eq(user))
+            .order_by_asc(orders::Column::DueAtUs)
             .order_by_asc(orders::Column::Id)
             .limit(1)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
@@ -274,6 +340,7 @@ impl Store {
     async fn claim_sqlite(
         &self,
         worker: &WorkerId,
+        user: i64,
         now_us: i64,
         lease_until: OffsetDateTime,
     ) -> Result<Option<orders::Model>, RepoError> {
@@ -281,6 +348,8 @@ impl Store {
             .column(orders::Column::Id)
             .from(orders::Entity)
             .cond_where(Self::claimable(now_us))
+            .and_where(orders::Column::UserId.eq(user))
+            .order_by(orders::Column::DueAtUs, sea_orm::Order::Asc)
             .order_by(orders::Column::Id, sea_orm::Order::Asc)
             .limit(1)
             .to_owned();
@@ -333,7 +402,10 @@ impl OrderRepo for Store {
             updated_at: Set(created_at),
             lease_owner: Set(None),
             lease_until_us: Set(None),
+            version: Set(0),
+            due_at_us: Set(Some(unix_micros(created_at))),
             auto_renew: Set(spec.auto_renew),
+            progress: Set(progress_json(&state.progress)),
             ..Default::default()
         }
         .insert(&self.db)
@@ -400,12 +472,14 @@ impl OrderRepo for Store {
         let result = orders::Entity::update_many()
             .set(self.state_changes(order)?)
             .filter(orders::Column::Id.eq(order.id.get()))
+            .filter(orders::Column::Version.eq(Self::version_of(order)))
             .exec(&txn)
             .await
             .map_err(backend)?;
         if result.rows_affected == 0 {
+            let missed = Self::missed_write(&txn, order, None).await?;
             txn.rollback().await.map_err(backend)?;
-            return Err(RepoError::NotFound("order"));
+            return Err(missed);
         }
         crate::lifecycle::store_events(&txn, order.pending_events(), self.now()).await?;
         txn.commit().await.map_err(backend)
@@ -418,10 +492,34 @@ impl OrderRepo for Store {
         lease_until: OffsetDateTime,
     ) -> Result<Option<Order>, RepoError> {
         let now_us = unix_micros(now);
-        let claimed = match self.db.get_database_backend() {
-            DbBackend::Postgres => self.claim_postgres(worker, now_us, lease_until).await?,
-            _ => self.claim_sqlite(worker, now_us, lease_until).await?,
-        };
+        // The users with due orders, and each one's earliest due time.
+        let candidates: Vec<(i64, Option<i64>)> = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::UserId)
+            .column_as(orders::Column::DueAtUs.min(), "due")
+            .filter(Self::claimable(now_us))
+            .group_by(orders::Column::UserId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let mut claimed = None;
+        for user in self.fair_turns(candidates) {
+            claimed = match self.db.get_database_backend() {
+                DbBackend::Postgres => {
+                    self.claim_postgres(worker, user, now_us, lease_until)
+                        .await?
+                }
+                _ => self.claim_sqlite(worker, user, now_us, lease_until).await?,
+            };
+            if claimed.is_some() {
+                self.served(user);
+                break;
+            }
+        }
         let Some(row) = claimed else {
             return Ok(None);
         };
@@ -450,6 +548,27 @@ impl OrderRepo for Store {
             return Err(RepoError::LeaseLost);
         }
         Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<OffsetDateTime>, RepoError> {
+        // A leased order is claimable again once released or at its lease's end.
+        let due: Option<Option<i64>> = orders::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::cust(
+                    "MIN(CASE WHEN lease_owner IS NOT NULL AND lease_until_us > due_at_us \
+                     THEN lease_until_us ELSE due_at_us END)",
+                ),
+                "due",
+            )
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(backend)?;
+        due.flatten()
+            .map(from_micros)
+            .transpose()
+            .map_err(|e| Corrupt::new("orders.due_at_us", e).into())
     }
 
     async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError> {

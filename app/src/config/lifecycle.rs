@@ -1,20 +1,18 @@
-//! The `[lifecycle]`, `[[webhooks]]` and `[metrics]` sections: renewal display and expiry
-//! warnings, signed webhook endpoints and their delivery, the Prometheus endpoint.
+//! The `[lifecycle]`, `[[webhooks]]` and `[metrics]` sections: expiry warnings, signed
+//! webhook endpoints and their delivery, the Prometheus endpoint.
 
 use super::{positive, Config, ConfigError, Secret};
 use acmeport_domain::service::{DeliveryPolicy, LifecycleSettings};
-use acmeport_domain::{EventKind, RenewalFraction};
+use acmeport_domain::EventKind;
 use acmeport_webhooks::{Endpoint, WebhookSecret};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Renewal timing shown on certificates, expiry warnings, webhook delivery.
+/// Expiry warnings and webhook delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleSection {
-    /// The lifetime rule: renew when this fraction of a certificate's lifetime is left.
-    pub renewal_fraction: f64,
     /// `certificate.expiring` is raised this many days before `not_after` (once per
     /// certificate and threshold).
     pub expiry_warning_days: Vec<u32>,
@@ -26,7 +24,6 @@ pub struct LifecycleSection {
 impl Default for LifecycleSection {
     fn default() -> Self {
         Self {
-            renewal_fraction: RenewalFraction::DEFAULT.get(),
             expiry_warning_days: vec![14, 7, 1],
             expiry_scan_interval_secs: 3600,
             delivery: DeliverySection::default(),
@@ -99,8 +96,6 @@ impl Config {
     /// Naming the `lifecycle.*` key that is invalid.
     pub fn lifecycle_settings(&self) -> Result<LifecycleSettings, ConfigError> {
         let l = &self.lifecycle;
-        let renewal_fraction = RenewalFraction::parse(l.renewal_fraction)
-            .map_err(|e| ConfigError::invalid("lifecycle.renewal_fraction", e))?;
         if l.expiry_warning_days.contains(&0) {
             return Err(ConfigError::invalid(
                 "lifecycle.expiry_warning_days",
@@ -127,7 +122,6 @@ impl Config {
         let max_backoff = positive("lifecycle.delivery.max_backoff_secs", d.max_backoff_secs)?;
         let defaults = DeliveryPolicy::default();
         Ok(LifecycleSettings {
-            renewal_fraction,
             expiry_warning_days: l.expiry_warning_days.clone(),
             delivery: DeliveryPolicy {
                 max_attempts: d.max_attempts,

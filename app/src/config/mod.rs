@@ -13,6 +13,9 @@
 
 mod lifecycle;
 mod secret;
+mod workers;
+
+pub use workers::{RenewalSection, WorkersSection};
 
 pub use lifecycle::{DeliverySection, LifecycleSection, MetricsSection, WebhookSection};
 pub use secret::Secret;
@@ -132,6 +135,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub keys: KeysSection,
     pub workers: WorkersSection,
+    pub renewal: RenewalSection,
     pub log: LogSection,
     pub bootstrap: BootstrapSection,
     pub lifecycle: LifecycleSection,
@@ -152,6 +156,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             keys: KeysSection::default(),
             workers: WorkersSection::default(),
+            renewal: RenewalSection::default(),
             log: LogSection::default(),
             bootstrap: BootstrapSection::default(),
             lifecycle: LifecycleSection::default(),
@@ -477,32 +482,6 @@ pub struct KeysSection {
     pub key_file: Option<PathBuf>,
 }
 
-/// The background workers that run orders.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WorkersSection {
-    /// Worker tasks in this process; 0 serves the API only.
-    pub count: usize,
-    /// How often an idle worker looks for orders (a new order wakes one at once).
-    pub poll_interval_secs: u64,
-    /// How long a claim on an order lasts without renewal.
-    pub lease_secs: u64,
-    pub step_retries: u32,
-    pub retry_backoff_secs: u64,
-}
-
-impl Default for WorkersSection {
-    fn default() -> Self {
-        Self {
-            count: 2,
-            poll_interval_secs: 5,
-            lease_secs: 30,
-            step_retries: 3,
-            retry_backoff_secs: 2,
-        }
-    }
-}
-
 /// Log output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -646,6 +625,8 @@ impl Config {
             self.workers.poll_interval_secs,
         )?;
         positive("workers.lease_secs", self.workers.lease_secs)?;
+        self.workflow_check()?;
+        self.renewal_settings()?;
         self.bootstrap_admin()?;
         self.lifecycle_settings()?;
         self.webhook_endpoints()?;

@@ -110,9 +110,12 @@ pub struct Certificate {
     pub revoked_at: Option<OffsetDateTime>,
     /// Why it was revoked (revoked certificates only).
     pub revocation_reason: Option<RevocationReason>,
-    /// When it is planned to be renewed, as stored by the renewal scheduler; `None` when
-    /// nothing is stored (the service then derives the lifetime rule's plan for display).
+    /// When it is planned to be renewed and why: its order's plan, filled by the service
+    /// when the certificate is its order's current one and will be renewed; `None`
+    /// otherwise (and as stored).
     pub renewal: Option<RenewalPlan>,
+    /// Why the last renewal of its order failed, with `renewal`.
+    pub renewal_error: Option<String>,
 }
 
 impl Certificate {

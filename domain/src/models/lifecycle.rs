@@ -1,103 +1,9 @@
-//! The life of a certificate after issuance: when it is renewed, and the events that
-//! tell the outside world (webhooks, `GET /api/events`) what happened.
+//! The life of a certificate after issuance: the events that tell the outside world
+//! (webhooks, `GET /api/events`) what happened, and their delivery.
 
 use super::{CertificateId, EventId, OrderId, RevocationReason, UserId};
 use std::fmt;
-use time::{Duration, OffsetDateTime};
-
-/// Why a renewal is planned at its time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RenewalReason {
-    /// Inside the window the CA suggested through ACME Renewal Information (RFC 9773).
-    AriWindow,
-    /// The configured fraction of the certificate's lifetime is left.
-    Lifetime,
-}
-
-impl RenewalReason {
-    /// The API name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AriWindow => "ari_window",
-            Self::Lifetime => "lifetime",
-        }
-    }
-
-    /// Parses [`Self::as_str`] (for storage adapters).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::AriWindow, Self::Lifetime]
-            .into_iter()
-            .find(|r| r.as_str() == name)
-    }
-}
-
-/// When a certificate is to be renewed, why, and how the last try went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenewalPlan {
-    pub at: OffsetDateTime,
-    pub reason: RenewalReason,
-    /// Why the last renewal attempt failed, if it did.
-    pub last_error: Option<String>,
-}
-
-/// The share of a certificate's lifetime that is left when it is renewed by the lifetime
-/// rule: a number in (0, 1), one third by default.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RenewalFraction(f64);
-
-impl RenewalFraction {
-    /// One third of the lifetime left (renew at two thirds).
-    pub const DEFAULT: Self = Self(1.0 / 3.0);
-
-    /// Accepts a fraction strictly between 0 and 1.
-    ///
-    /// # Errors
-    ///
-    /// The reason, for anything else.
-    pub fn parse(value: f64) -> Result<Self, String> {
-        if value.is_finite() && value > 0.0 && value < 1.0 {
-            Ok(Self(value))
-        } else {
-            Err(format!("must be between 0 and 1 (exclusive), got {value}"))
-        }
-    }
-
-    /// The fraction.
-    #[must_use]
-    pub fn get(self) -> f64 {
-        self.0
-    }
-}
-
-impl Default for RenewalFraction {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-impl RenewalPlan {
-    /// The lifetime rule: renew when `fraction` of the lifetime from `not_before` to
-    /// `not_after` is left.
-    #[must_use]
-    pub fn by_lifetime(
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-        fraction: RenewalFraction,
-    ) -> Self {
-        let lifetime = (not_after - not_before).max(Duration::ZERO);
-        let left = lifetime * fraction.get();
-        // Whole seconds: the plan is shown to users and compared across instances.
-        let left = Duration::seconds(left.whole_seconds());
-        Self {
-            at: not_after - left,
-            reason: RenewalReason::Lifetime,
-            last_error: None,
-        }
-    }
-}
+use time::OffsetDateTime;
 
 /// What happened, as webhooks and `GET /api/events` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -453,25 +359,6 @@ pub struct StoredEvent {
 mod tests {
     use super::*;
     use time::macros::datetime;
-
-    #[test]
-    fn the_lifetime_rule_renews_with_a_third_left() {
-        let nb = datetime!(2026-01-01 0:00 UTC);
-        let na = datetime!(2026-03-02 0:00 UTC); // 60 days
-        let plan = RenewalPlan::by_lifetime(nb, na, RenewalFraction::DEFAULT);
-        assert_eq!(plan.at, datetime!(2026-02-10 0:00 UTC));
-        assert_eq!(plan.reason, RenewalReason::Lifetime);
-        let half = RenewalPlan::by_lifetime(nb, na, RenewalFraction::parse(0.5).unwrap());
-        assert_eq!(half.at, datetime!(2026-01-31 0:00 UTC));
-    }
-
-    #[test]
-    fn fractions_outside_zero_to_one_are_refused() {
-        for bad in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
-            assert!(RenewalFraction::parse(bad).is_err(), "{bad} accepted");
-        }
-        assert!(RenewalFraction::parse(0.25).is_ok());
-    }
 
     #[test]
     fn event_names_round_trip_and_keys_identify_the_occurrence() {

@@ -8,7 +8,7 @@
 
 use super::{
     AccountId, CertificateId, ChallengeKind, CsrSubject, DomainEvent, Email, Identifiers, KeySpec,
-    OrderId, PendingEvents, PrivateKeyPem, ProviderName, Published, UserId,
+    OrderId, PendingEvents, PrivateKeyPem, Progress, ProviderName, Published, RenewalPlan, UserId,
 };
 use std::fmt;
 use time::OffsetDateTime;
@@ -156,8 +156,16 @@ pub struct OrderState {
     pub error: Option<String>,
     /// What a pending order is waiting for, for example nameservers still missing a record.
     pub detail: Option<String>,
-    /// 1 for the first issuance, incremented by each reissue.
+    /// 1 for the first issuance, incremented by each reissue or renewal.
     pub attempt: u32,
+    /// Incremented by every stored write; a write based on an older version is refused,
+    /// so no write is lost to a concurrent one.
+    pub version: u64,
+    /// When a worker should look at the order next: pending work (now, or a wake-up after
+    /// a wait or a backoff) or the renewal of a valid order. `None`: nothing to do.
+    pub due_at: Option<OffsetDateTime>,
+    /// Waits, retries and renewal bookkeeping.
+    pub progress: Progress,
 }
 
 impl OrderState {
@@ -174,6 +182,9 @@ impl OrderState {
             error: None,
             detail: None,
             attempt: 1,
+            version: 0,
+            due_at: None,
+            progress: Progress::default(),
         }
     }
 }
@@ -300,6 +311,37 @@ impl Order {
         self.state.acme_url.as_deref()
     }
 
+    /// The stored version this copy was read at (see [`OrderState::version`]).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+
+    /// Notes that a write of this copy was stored: the next write builds on it, and the
+    /// pending events went with it.
+    pub fn committed(&mut self) {
+        self.state.version += 1;
+        self.events.clear();
+    }
+
+    /// When a worker should look at the order next; `None` when there is nothing to do.
+    #[must_use]
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        self.state.due_at
+    }
+
+    /// The renewal plan of a valid order.
+    #[must_use]
+    pub fn renewal_plan(&self) -> Option<&RenewalPlan> {
+        self.state.progress.plan.as_ref()
+    }
+
+    /// True while the attempt in flight renews a certificate the order already has.
+    #[must_use]
+    pub fn renewing(&self) -> bool {
+        self.state.progress.renewal
+    }
+
     fn refuse(&self, action: &'static str) -> TransitionError {
         TransitionError {
             order: self.id,
@@ -320,6 +362,11 @@ impl Order {
         }
         self.state.step = to;
         self.state.detail = None;
+        let progress = &mut self.state.progress;
+        progress.failures = 0;
+        progress.failing_since = None;
+        progress.waiting_since = None;
+        progress.polls = 0;
         Ok(())
     }
 
@@ -447,6 +494,8 @@ impl Order {
         self.state.status = OrderStatus::Valid;
         self.state.cert_key = None;
         self.state.error = None;
+        self.state.due_at = None;
+        self.state.progress = Progress::default();
         self.resolved_cert_id = Some(certificate);
         let event = DomainEvent::order_valid(
             self.user_id,
@@ -470,6 +519,18 @@ impl Order {
         Ok(())
     }
 
+    /// An order that is neither pending nor valid: due at `at` to try removing its
+    /// leftover challenge material again (`None`: nothing left, never due).
+    pub fn sweep_at(&mut self, at: Option<OffsetDateTime>) {
+        if matches!(self.state.status, OrderStatus::Pending | OrderStatus::Valid) {
+            return;
+        }
+        if at.is_some() {
+            self.state.progress.failures += 1;
+        }
+        self.state.due_at = at;
+    }
+
     /// Forgets challenge material that was removed.
     pub fn cleaned_up(&mut self, removed: &[Published]) {
         self.state.published.retain(|p| !removed.contains(p));
@@ -487,6 +548,7 @@ impl Order {
         self.state.error = Some(reason.clone());
         self.state.detail = None;
         self.state.cert_key = None;
+        self.state.due_at = None;
         let event = DomainEvent::order_invalid(
             self.user_id,
             self.id,
@@ -504,16 +566,144 @@ impl Order {
     /// # Errors
     ///
     /// When the order is still pending: one attempt at a time.
-    pub fn reissue(&mut self) -> Result<(), TransitionError> {
+    pub fn reissue(&mut self, now: OffsetDateTime) -> Result<(), TransitionError> {
         if self.state.status == OrderStatus::Pending {
             return Err(self.refuse("be reissued"));
         }
+        self.restart(now, Progress::default());
+        Ok(())
+    }
+
+    /// Valid → pending at `Created`, renewing the current certificate: the same names,
+    /// challenge, provider, account and subject. `replaces` is the ARI identifier of the
+    /// certificate being replaced, sent with the new ACME order. Until the new certificate
+    /// is stored the old one stays current; a failure keeps the order `valid`.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not `valid`.
+    pub fn begin_renewal(
+        &mut self,
+        now: OffsetDateTime,
+        replaces: Option<String>,
+    ) -> Result<(), TransitionError> {
+        if self.state.status != OrderStatus::Valid {
+            return Err(self.refuse("be renewed"));
+        }
+        let previous = &self.state.progress;
+        let progress = Progress {
+            renewal: true,
+            replaces,
+            plan: previous.plan.clone(),
+            renewal_failures: previous.renewal_failures,
+            renewal_error: previous.renewal_error.clone(),
+            ..Progress::default()
+        };
+        self.restart(now, progress);
+        Ok(())
+    }
+
+    /// A new attempt from `Created`, due now; keeps the version, the attempt count and
+    /// material still to clean up.
+    fn restart(&mut self, now: OffsetDateTime, progress: Progress) {
         let attempt = self.state.attempt + 1;
+        let version = self.state.version;
         let published = std::mem::take(&mut self.state.published);
         self.state = OrderState {
             attempt,
+            version,
             published,
+            due_at: Some(now),
+            progress,
             ..OrderState::new()
+        };
+    }
+
+    /// Pending: the order waits (DNS propagation, the CA's validation or issuance) and is
+    /// looked at again at `at`; `detail` says what for. The wait counts from its first
+    /// note.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending.
+    pub fn wait_until(
+        &mut self,
+        now: OffsetDateTime,
+        at: OffsetDateTime,
+        detail: impl Into<String>,
+    ) -> Result<(), TransitionError> {
+        self.require_pending("wait")?;
+        let progress = &mut self.state.progress;
+        progress.waiting_since.get_or_insert(now);
+        progress.polls += 1;
+        self.state.due_at = Some(at);
+        self.state.detail = Some(detail.into());
+        Ok(())
+    }
+
+    /// Pending: the step in flight failed in a way worth another try, at `at`. The retry
+    /// budget counts from the first failure in a row.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending.
+    pub fn retry_at(
+        &mut self,
+        now: OffsetDateTime,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), TransitionError> {
+        self.require_pending("be retried")?;
+        let progress = &mut self.state.progress;
+        progress.failures += 1;
+        progress.failing_since.get_or_insert(now);
+        self.state.due_at = Some(at);
+        self.state.detail = Some(format!("retrying after a failure: {reason}"));
+        Ok(())
+    }
+
+    /// Valid: when to look at the order next for its renewal (`None`: never), and the
+    /// plan to show.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not `valid`.
+    pub fn schedule_renewal(
+        &mut self,
+        due: Option<OffsetDateTime>,
+        plan: Option<RenewalPlan>,
+    ) -> Result<(), TransitionError> {
+        if self.state.status != OrderStatus::Valid {
+            return Err(self.refuse("schedule a renewal"));
+        }
+        self.state.due_at = due;
+        self.state.progress.plan = plan;
+        Ok(())
+    }
+
+    /// A renewal failed: back to `valid` with the current certificate, the reason kept
+    /// as the last renewal error. The caller schedules the next try.
+    ///
+    /// # Errors
+    ///
+    /// When no renewal is in flight.
+    pub fn renewal_failed(&mut self, reason: impl Into<String>) -> Result<(), TransitionError> {
+        if self.state.status != OrderStatus::Pending || !self.state.progress.renewal {
+            return Err(self.refuse("fail its renewal"));
+        }
+        let previous = std::mem::take(&mut self.state.progress);
+        self.state.status = OrderStatus::Valid;
+        self.state.step = OrderStep::CertificateStored;
+        self.state.acme_url = None;
+        self.state.cert_key = None;
+        self.state.csr = None;
+        self.state.detail = None;
+        self.state.due_at = None;
+        self.state.progress = Progress {
+            plan: previous.plan,
+            renewal_failures: previous.renewal_failures + 1,
+            renewal_error: Some(reason.into()),
+            ..Progress::default()
         };
         Ok(())
     }
@@ -534,9 +724,13 @@ impl Order {
         match self.state.status {
             OrderStatus::Valid => {
                 self.state.status = OrderStatus::Revoked;
+                self.state.due_at = None;
+                self.state.progress.plan = None;
                 Ok(())
             }
             OrderStatus::Revoked => Ok(()),
+            // A renewal in flight replaces it.
+            OrderStatus::Pending if self.state.progress.renewal => Ok(()),
             _ => Err(self.refuse("be revoked")),
         }
     }
@@ -642,7 +836,10 @@ mod tests {
     #[test]
     fn reissue_restarts_but_keeps_the_certificate() {
         let mut o = order();
-        assert!(o.reissue().is_err(), "a pending order cannot be reissued");
+        assert!(
+            o.reissue(datetime!(2026-01-02 0:00 UTC)).is_err(),
+            "a pending order cannot be reissued"
+        );
         o.key_ready(None, "c".into()).unwrap();
         o.placed("u".into()).unwrap();
         o.published().unwrap();
@@ -650,7 +847,7 @@ mod tests {
         o.answered().unwrap();
         o.finalized().unwrap();
         o.completed(CertificateId::new(3)).unwrap();
-        o.reissue().unwrap();
+        o.reissue(datetime!(2026-01-02 0:00 UTC)).unwrap();
         assert_eq!(o.status(), OrderStatus::Pending);
         assert_eq!(o.step(), OrderStep::Created);
         assert_eq!(o.state().attempt, 2);
@@ -672,7 +869,7 @@ mod tests {
         assert_eq!(o.status(), OrderStatus::Valid);
         o.certificate_revoked(CertificateId::new(3)).unwrap();
         assert_eq!(o.status(), OrderStatus::Revoked);
-        o.reissue().unwrap();
+        o.reissue(datetime!(2026-01-02 0:00 UTC)).unwrap();
         assert_eq!(o.status(), OrderStatus::Pending);
     }
 
@@ -693,7 +890,7 @@ mod tests {
         assert_eq!(events[0].certificate_id, Some(CertificateId::new(3)));
         assert_eq!(events[0].domains, vec!["a.example.com".to_owned()]);
         o.clear_events();
-        o.reissue().unwrap();
+        o.reissue(datetime!(2026-01-02 0:00 UTC)).unwrap();
         o.failed("refused").unwrap();
         let events = o.pending_events();
         assert_eq!(events.len(), 1);

@@ -2,7 +2,8 @@
 
 use super::{Acmeport, LookupError, RevokeError};
 use crate::models::{
-    Certificate, CertificateId, CertificateStatus, DomainEvent, Listing, Page, RevocationReason,
+    Certificate, CertificateId, CertificateStatus, DomainEvent, Listing, OrderStatus, Page,
+    RevocationReason,
     User,
 };
 use crate::ports::{AcmeError, RepoError};
@@ -97,13 +98,14 @@ impl Acmeport {
             self.record_revocation(&certificate, reason).await?;
         }
         self.ports.certificates.delete(id).await?;
-        if let Some(mut order) = self.ports.orders.get(certificate.order_id).await? {
-            if order.resolved_cert_id == Some(id) {
+        self.update_order(certificate.order_id, |order| {
+            let current = order.resolved_cert_id == Some(id);
+            if current {
                 order.resolved_cert_id = None;
-                order.updated_at = self.now();
-                self.ports.orders.save(&order, None, self.now()).await?;
             }
-        }
+            current
+        })
+        .await?;
         tracing::info!(certificate.id = %id, "certificate purged");
         Ok(())
     }
@@ -149,12 +151,12 @@ impl Acmeport {
             .certificates
             .mark_revoked(certificate.id, self.now(), reason, event)
             .await?;
-        if let Some(mut order) = self.ports.orders.get(certificate.order_id).await? {
-            if order.certificate_revoked(certificate.id).is_ok() {
-                order.updated_at = self.now();
-                self.ports.orders.save(&order, None, self.now()).await?;
-            }
-        }
+        self.update_order(certificate.order_id, |order| {
+            order.resolved_cert_id == Some(certificate.id)
+                && order.status() == OrderStatus::Valid
+                && order.certificate_revoked(certificate.id).is_ok()
+        })
+        .await?;
         Ok(())
     }
 }

@@ -118,6 +118,10 @@ pub enum WorkError {
     /// Another worker took the order over; this one stopped touching it.
     #[error("lease lost")]
     LeaseLost,
+    /// The order was changed by an API request while it was worked: this worker's copy is
+    /// stale. The worker lets it go; it is worked again from its fresh state.
+    #[error("the order changed while it was worked")]
+    Stale,
     /// Storage failed; the order stays pending and is resumed later.
     #[error(transparent)]
     Repo(RepoError),
@@ -130,6 +134,7 @@ impl From<RepoError> for WorkError {
     fn from(e: RepoError) -> Self {
         match e {
             RepoError::LeaseLost => Self::LeaseLost,
+            RepoError::Conflict(_) => Self::Stale,
             other => Self::Repo(other),
         }
     }

@@ -4,8 +4,8 @@
 use super::Acmeport;
 use crate::metrics;
 use crate::models::{
-    Certificate, CertificateStatus, DeliveryState, DomainEvent, Listing, Page, RenewalFraction,
-    RenewalPlan, StoredEvent, User, WorkerId,
+    Certificate, CertificateStatus, DeliveryState, DomainEvent, Listing, OrderStatus, Page,
+    RenewalPlan, RenewalReason, StoredEvent, User, WorkerId,
 };
 use crate::ports::{RepoError, WebhookError, WebhookSender};
 use std::collections::HashMap;
@@ -57,8 +57,6 @@ impl DeliveryPolicy {
 /// Settings of the certificate lifecycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleSettings {
-    /// The lifetime rule: renew when this fraction of the lifetime is left.
-    pub renewal_fraction: RenewalFraction,
     /// `certificate.expiring` is raised this many days before `not_after`, once per
     /// certificate and threshold.
     pub expiry_warning_days: Vec<u32>,
@@ -68,7 +66,6 @@ pub struct LifecycleSettings {
 impl Default for LifecycleSettings {
     fn default() -> Self {
         Self {
-            renewal_fraction: RenewalFraction::DEFAULT,
             expiry_warning_days: vec![14, 7, 1],
             delivery: DeliveryPolicy::default(),
         }
@@ -92,9 +89,10 @@ impl Acmeport {
         self.ports.events.list(user.id, page).await
     }
 
-    /// Fills in the lifetime rule's renewal plan of certificates that have none stored
-    /// and would be renewed: valid, their order's current certificate, the order with
-    /// `auto_renew`, the key not compromised.
+    /// Fills in the renewal plan of certificates that will be renewed: valid, their
+    /// order's current certificate, the order `valid` with `auto_renew`. The plan is the
+    /// order's (the scheduler's, ARI or lifetime rule) or, before the scheduler has made
+    /// one, the lifetime rule's.
     pub(super) async fn with_renewal_plans(
         &self,
         certificates: &mut [Certificate],
@@ -104,28 +102,32 @@ impl Acmeport {
             if certificate.renewal.is_some() || certificate.status != CertificateStatus::Valid {
                 continue;
             }
-            let order = certificate.order_id;
-            let current = match auto_renew_current.get(&order) {
-                Some(current) => *current,
-                None => {
-                    let current = self
-                        .ports
-                        .orders
-                        .get(order)
-                        .await?
-                        .filter(|o| o.spec.auto_renew)
-                        .and_then(|o| o.resolved_cert_id);
-                    auto_renew_current.insert(order, current);
-                    current
-                }
-            };
-            if current == Some(certificate.id) {
-                certificate.renewal = Some(RenewalPlan::by_lifetime(
-                    certificate.info.not_before,
-                    certificate.info.not_after,
-                    self.settings.lifecycle.renewal_fraction,
-                ));
+            let id = certificate.order_id;
+            if !auto_renew_current.contains_key(&id) {
+                let order = self.ports.orders.get(id).await?.filter(|o| {
+                    self.settings.renewal.enabled
+                        && o.spec.auto_renew
+                        && o.status() == OrderStatus::Valid
+                });
+                auto_renew_current.insert(id, order);
             }
+            let Some(order) = auto_renew_current.get(&id).and_then(Option::as_ref) else {
+                continue;
+            };
+            if order.resolved_cert_id != Some(certificate.id) {
+                continue;
+            }
+            let plan = order.renewal_plan().cloned().unwrap_or_else(|| {
+                let lifetime = certificate.info.not_after - certificate.info.not_before;
+                let left = lifetime * self.settings.renewal.fraction_left;
+                RenewalPlan {
+                    at: certificate.info.not_after - time::Duration::seconds(left.whole_seconds()),
+                    reason: RenewalReason::Lifetime,
+                    window: None,
+                }
+            });
+            certificate.renewal = Some(plan);
+            certificate.renewal_error = order.state().progress.renewal_error.clone();
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::models::*;
-use crate::ports::{CertificateRepo, EventRepo, WebhookEndpoint};
+use crate::ports::{EventRepo, WebhookEndpoint};
 use crate::testing::{FakeWebhooks, Kit};
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ fn request(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
         csr: None,
         key: None,
         reissue: false,
-        auto_renew: None,
+        auto_renew: true,
     }
 }
 
@@ -121,7 +121,7 @@ async fn auto_renew_defaults_on_and_changes_only_for_the_owner() {
         .unwrap();
     assert!(o.spec.auto_renew);
     let mut off = request(&a, &["b.example.com"]);
-    off.auto_renew = Some(false);
+    off.auto_renew = false;
     assert!(
         !kit.service
             .create_order(&u, off)
@@ -164,10 +164,20 @@ async fn the_current_certificate_shows_the_lifetime_rule_plan_unless_renewal_is_
     let kit = Kit::new();
     let (u, order, cert) = issued(&kit).await;
     let c = kit.service.get_certificate(&u, cert).await.unwrap();
-    let plan = c.renewal.expect("a plan for an auto-renewed certificate");
+    let plan = c.renewal.clone().expect("a plan for an auto-renewed certificate");
     assert_eq!(plan.reason, RenewalReason::Lifetime);
-    // The fake issues 90-day certificates: renewal with 30 days left.
-    assert_eq!(plan.at, c.info.not_after - time::Duration::days(30));
+    // The fake issues 90-day certificates: renewal with 30 days left, spread at most 2 %
+    // of the lifetime earlier.
+    let rule = c.info.not_after - time::Duration::days(30);
+    assert!(
+        plan.at <= rule && plan.at >= rule - time::Duration::hours(44),
+        "{plan:?}"
+    );
+    let stored = kit.service.get_order(&u, order.id).await.unwrap();
+    if let Some(scheduled) = stored.renewal_plan() {
+        assert_eq!(&plan, scheduled, "the order's plan is shown");
+    }
+    assert_eq!(c.renewal_error, None);
     let listed = kit
         .service
         .list_certificates(&u, Page::default())
@@ -186,16 +196,8 @@ async fn the_current_certificate_shows_the_lifetime_rule_plan_unless_renewal_is_
         .set_auto_renew(&u, order.id, true)
         .await
         .unwrap();
-    let stored = RenewalPlan {
-        at: c.info.not_after - time::Duration::days(3),
-        reason: RenewalReason::AriWindow,
-        last_error: Some("rateLimited".into()),
-    };
-    CertificateRepo::set_renewal(&*kit.store, cert, Some(stored.clone()))
-        .await
-        .unwrap();
     let c = kit.service.get_certificate(&u, cert).await.unwrap();
-    assert_eq!(c.renewal, Some(stored), "a stored plan wins");
+    assert_eq!(c.renewal, Some(plan), "back on: the plan is shown again");
 }
 
 #[tokio::test]

@@ -12,8 +12,9 @@ pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
 pub use events::{DeliveryPolicy, LifecycleSettings};
 pub use orders::CreateOrder;
+pub use workflow::WorkOutcome;
 
-use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
+use crate::models::{Backoff, CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
     AccountRepo, AcmeClient, CertificateInspector, CertificateRepo, ChallengeTokenStore, Clock,
     CsrFactory, DnsProvider, EventRepo, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner,
@@ -142,13 +143,57 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// How long a worker's claim on an order lasts without renewal.
     pub lease: Duration,
-    /// How often a transient failure (network, storage) of one step is retried before the
-    /// order fails.
-    pub step_retries: u32,
-    /// The pause before the first retry; doubled for each further one.
-    pub retry_backoff: Duration,
-    /// Renewal display, expiry warnings and webhook delivery.
+    /// Expiry warnings and webhook delivery.
     pub lifecycle: LifecycleSettings,
+    /// How long transient failures (network, storage, a CA's 5xx or rate limit, a step
+    /// past its deadline) of one step are retried before the order fails.
+    pub retry_budget: Duration,
+    /// The pauses between those retries.
+    pub retry_backoff: Backoff,
+    /// The longest one workflow step may take; past it the step failed transiently.
+    pub step_deadline: Duration,
+    /// The pauses between polls of a wait (DNS propagation, the CA's validation and
+    /// issuance): short at first for fast peers, then longer.
+    pub poll_backoff: Backoff,
+    /// How long the CA may take to validate challenges or issue a certificate.
+    pub ca_timeout: Duration,
+    pub renewal: RenewalSettings,
+}
+
+/// When and how certificates are renewed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenewalSettings {
+    /// False: no order is renewed on its own.
+    pub enabled: bool,
+    /// Renew when this fraction of the certificate's lifetime is left (unless the CA
+    /// suggests a window through ARI).
+    pub fraction_left: f64,
+    /// Renewals are spread over this fraction of the lifetime before the renewal time,
+    /// so certificates issued together are not renewed in one burst.
+    pub spread: f64,
+    /// Ask the CA for renewal windows (ARI) where it offers them.
+    pub ari: bool,
+    /// How often a valid certificate's renewal window is fetched again when the CA's
+    /// answer carries no `Retry-After` (and how soon after issuance it is first fetched).
+    pub ari_poll: Duration,
+    /// The pauses between failed renewals (a CA's `Retry-After` is a floor).
+    pub backoff: Backoff,
+}
+
+impl Default for RenewalSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            fraction_left: 1.0 / 3.0,
+            spread: 0.02,
+            ari: true,
+            ari_poll: Duration::from_secs(6 * 3600),
+            backoff: Backoff {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(6 * 3600),
+            },
+        }
+    }
 }
 
 impl Default for Settings {
@@ -161,9 +206,19 @@ impl Default for Settings {
             propagation: PropagationSettings::default(),
             token_ttl: Duration::from_secs(3600),
             lease: Duration::from_secs(30),
-            step_retries: 3,
-            retry_backoff: Duration::from_secs(2),
             lifecycle: LifecycleSettings::default(),
+            retry_budget: Duration::from_secs(600),
+            retry_backoff: Backoff {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(60),
+            },
+            step_deadline: Duration::from_secs(120),
+            poll_backoff: Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(5),
+            },
+            ca_timeout: Duration::from_secs(600),
+            renewal: RenewalSettings::default(),
         }
     }
 }
@@ -176,6 +231,8 @@ pub struct Acmeport {
     /// A hash to verify against when the user is unknown, so that a login for an unknown
     /// name costs as much as one with a wrong password (no username probing by timing).
     decoy_hash: Arc<std::sync::Mutex<Option<crate::models::PasswordHash>>>,
+    /// Called when an order becomes due now (created, reissued), so idle workers wake.
+    work_signal: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Acmeport {
@@ -186,6 +243,21 @@ impl Acmeport {
             ports,
             settings,
             decoy_hash: Arc::default(),
+            work_signal: None,
+        }
+    }
+
+    /// Calls `signal` whenever an order becomes due at once (created, reissued), so that
+    /// idle workers can wake instead of waiting for their next poll.
+    #[must_use]
+    pub fn with_work_signal(mut self, signal: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.work_signal = Some(signal);
+        self
+    }
+
+    fn signal_work(&self) {
+        if let Some(signal) = &self.work_signal {
+            signal();
         }
     }
 

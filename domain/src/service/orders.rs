@@ -26,8 +26,8 @@ pub struct CreateOrder {
     pub key: Option<PrivateKeyPem>,
     /// When the same order exists already, order a new certificate for it.
     pub reissue: bool,
-    /// Renew automatically; true when `None`.
-    pub auto_renew: Option<bool>,
+    /// Renew the certificate on its own before it expires.
+    pub auto_renew: bool,
 }
 
 impl Acmeport {
@@ -74,10 +74,15 @@ impl Acmeport {
             )
             .await?
         {
-            if request.reissue && existing.reissue().is_ok() {
-                existing.updated_at = self.now();
-                self.ports.orders.save(&existing, None, self.now()).await?;
-                tracing::info!(order.id = %existing.id, "order reissued");
+            if request.reissue {
+                let now = self.now();
+                if let Some(reissued) = self
+                    .update_order(existing.id, |o| o.reissue(now).is_ok())
+                    .await?
+                {
+                    existing = reissued;
+                    tracing::info!(order.id = %existing.id, "order reissued");
+                }
             }
             return Ok((existing, Outcome::Existing));
         }
@@ -97,12 +102,13 @@ impl Acmeport {
                     key_spec: request.key_spec.unwrap_or(self.settings.default_key_spec),
                     csr,
                     key,
-                    auto_renew: request.auto_renew.unwrap_or(true),
+                    auto_renew: request.auto_renew,
                 },
                 created_at: self.now(),
             })
             .await?;
         tracing::info!(order.id = %order.id, user.id = %user.id, domains = ?order.spec.identifiers.as_slice(), "order created");
+        self.signal_work();
         Ok((order, Outcome::Created))
     }
 
@@ -216,7 +222,7 @@ impl Acmeport {
     /// [`ReorderError::NotFound`], [`ReorderError::StillPending`] while an attempt runs,
     /// [`ReorderError::AccountDeactivated`].
     pub async fn reorder(&self, user: &User, id: OrderId) -> Result<Order, ReorderError> {
-        let mut order = self.get_order(user, id).await.map_err(|e| match e {
+        let order = self.get_order(user, id).await.map_err(|e| match e {
             LookupError::NotFound(_) => ReorderError::NotFound,
             LookupError::Repo(r) => ReorderError::Repo(r),
         })?;
@@ -227,10 +233,58 @@ impl Acmeport {
         if account.is_none_or(|a| a.status == AccountStatus::Deactivated) {
             return Err(ReorderError::AccountDeactivated);
         }
-        order.reissue().map_err(|_| ReorderError::StillPending)?;
-        order.updated_at = self.now();
-        self.ports.orders.save(&order, None, self.now()).await?;
+        let now = self.now();
+        let mut refused = false;
+        let order = self
+            .update_order(order.id, |o| {
+                refused = o.reissue(now).is_err();
+                !refused
+            })
+            .await?
+            .ok_or(ReorderError::NotFound)?;
+        if refused {
+            return Err(ReorderError::StillPending);
+        }
         tracing::info!(order.id = %order.id, attempt = order.state().attempt, "order reissued");
         Ok(order)
+    }
+
+    /// Applies `change` to the freshest stored copy of the order and stores it when
+    /// `change` says so, reading again when a worker or another request wrote in between
+    /// (every write is conditional on the version read). `Ok(None)`: the order is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Conflict`] when the order kept changing under every try; storage
+    /// failures.
+    pub(super) async fn update_order(
+        &self,
+        id: OrderId,
+        mut change: impl FnMut(&mut Order) -> bool,
+    ) -> Result<Option<Order>, RepoError> {
+        for _ in 0..8 {
+            let Some(mut order) = self.ports.orders.get(id).await? else {
+                return Ok(None);
+            };
+            if !change(&mut order) {
+                return Ok(Some(order));
+            }
+            let now = self.now();
+            order.updated_at = now;
+            match self.ports.orders.save(&order, None, now).await {
+                Ok(()) => {
+                    order.committed();
+                    if order.due_at().is_some_and(|due| due <= now) {
+                        self.signal_work();
+                    }
+                    return Ok(Some(order));
+                }
+                Err(RepoError::Conflict(_)) => {
+                    tracing::debug!(order.id = %id, "the order changed meanwhile; reading it again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RepoError::Conflict("order"))
     }
 }

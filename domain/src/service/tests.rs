@@ -57,7 +57,7 @@ fn request(account: &AcmeAccount, names: &[&str]) -> CreateOrder {
         csr: None,
         key: None,
         reissue: false,
-        auto_renew: None,
+        auto_renew: true,
     }
 }
 
@@ -74,18 +74,35 @@ async fn ordered(kit: &Kit, names: &[&str]) -> (User, AcmeAccount, Order) {
     (u, a, o)
 }
 
+/// Works the due order until it is settled, letting the fake time pass through every
+/// wait (each wait gives the worker back: the order is claimed again when due).
 async fn work(kit: &Kit) -> Order {
-    let id = kit
-        .service
-        .work_one(&worker())
-        .await
-        .expect("work succeeds")
-        .expect("an order was pending");
-    kit.store
-        .orders()
-        .into_iter()
-        .find(|o| o.id == id)
-        .expect("order is stored")
+    let mut claims = 0;
+    loop {
+        claims += 1;
+        assert!(claims < 10_000, "the order never settled");
+        let (id, outcome) = kit
+            .service
+            .work_one_outcome(&worker())
+            .await
+            .expect("work succeeds")
+            .expect("an order was due");
+        match outcome {
+            WorkOutcome::Waiting(at) => {
+                let now = kit.clock.now();
+                assert!(at > now, "a wait lies in the future");
+                kit.clock.sleep((at - now).unsigned_abs()).await;
+            }
+            WorkOutcome::Settled(_) => {
+                return kit
+                    .store
+                    .orders()
+                    .into_iter()
+                    .find(|o| o.id == id)
+                    .expect("order is stored")
+            }
+        }
+    }
 }
 
 // --- accounts ---------------------------------------------------------------------------
@@ -421,11 +438,63 @@ async fn propagation_is_awaited_and_shown_on_the_order() {
         waited >= 3,
         "each wait is saved with its detail, saw {waited}"
     );
-    assert!(
-        kit.clock.slept() >= Duration::from_secs(15),
-        "slept {:?}",
-        kit.clock.slept()
+    assert_eq!(
+        kit.clock.slept(),
+        Duration::from_millis(200 + 400 + 800),
+        "polls start fast and back off"
     );
+}
+
+#[tokio::test]
+async fn a_waiting_order_gives_its_worker_back() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.propagation.missing_for(1);
+    let (_, outcome) = kit
+        .service
+        .work_one_outcome(&worker())
+        .await
+        .unwrap()
+        .unwrap();
+    let WorkOutcome::Waiting(at) = outcome else {
+        panic!("expected a wait, got {outcome:?}");
+    };
+    assert_eq!(at, kit.clock.now() + Duration::from_millis(200));
+    assert!(
+        kit.service.work_one(&worker()).await.unwrap().is_none(),
+        "the waiting order is not due yet"
+    );
+    assert_eq!(kit.service.next_due().await.unwrap(), Some(at));
+    kit.clock.advance(Duration::from_millis(200));
+    assert!(kit.service.work_one(&worker()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn validation_and_issuance_are_polled_without_holding_a_worker() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.slow("answer", 2);
+    kit.acme.slow("finalize", 1);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    let calls = kit.acme.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "answer").count(), 3);
+    assert_eq!(calls.iter().filter(|c| *c == "finalize").count(), 2);
+}
+
+#[tokio::test]
+async fn a_ca_that_never_finishes_fails_the_order_after_its_timeout() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.slow("answer", u32::MAX);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Invalid);
+    assert!(
+        done.error().unwrap().contains("timed out"),
+        "{:?}",
+        done.error()
+    );
+    assert!(kit.dns.records().is_empty(), "records are cleaned up");
 }
 
 #[tokio::test]
@@ -556,14 +625,31 @@ async fn transient_failures_are_retried_with_backoff() {
 async fn transient_failures_fail_the_order_once_retries_are_spent() {
     let kit = Kit::new();
     ordered(&kit, &["a.example.com"]).await;
-    kit.acme.flake("place_order", 10);
+    kit.acme.flake("place_order", 1000);
+    let started = kit.clock.now();
     let done = work(&kit).await;
     assert_eq!(done.status(), OrderStatus::Invalid);
+    let error = done.error().unwrap();
     assert!(
-        done.error().unwrap().contains("connection reset"),
-        "{:?}",
-        done.error()
+        error.contains("connection reset") && error.contains("gave up after"),
+        "{error}"
     );
+    let spent = kit.clock.now() - started;
+    assert!(
+        spent >= time::Duration::seconds(600) && spent < time::Duration::seconds(700),
+        "the budget (600 s) is spent, not more: {spent}"
+    );
+}
+
+#[tokio::test]
+async fn an_outage_shorter_than_the_budget_ends_valid() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    // 8 failures: 2+4+8+16+32+60+60+60 s of backoff, within the 600 s budget.
+    kit.acme.flake("challenges", 8);
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(kit.clock.slept(), Duration::from_secs(242));
 }
 
 #[tokio::test]
@@ -1047,4 +1133,261 @@ async fn lists_are_paged_by_id_and_scoped_to_the_user() {
     assert_eq!(rest.items.len(), 3);
     assert!(!rest.has_more);
     assert!(rest.items.iter().all(|o| o.id.get() > last_id));
+}
+
+// --- renewal ----------------------------------------------------------------------------
+
+const DAY: Duration = Duration::from_secs(86400);
+
+fn without_ari() -> Settings {
+    let mut settings = Settings::default();
+    settings.renewal.ari = false;
+    settings
+}
+
+/// An order worked to `valid`, its certificate issued now for 90 days.
+async fn issued(kit: &Kit) -> (User, Order) {
+    kit.acme.issue_as(kit.clock.now(), 90 * DAY);
+    let (u, _, _) = ordered(kit, &["a.example.com"]).await;
+    let done = work(kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    (u, done)
+}
+
+fn order_of(kit: &Kit, id: OrderId) -> Order {
+    kit.store.orders().into_iter().find(|o| o.id == id).unwrap()
+}
+
+#[tokio::test]
+async fn a_certificate_is_renewed_when_a_third_of_its_lifetime_is_left() {
+    let kit = Kit::with_settings(without_ari());
+    let start = kit.clock.now();
+    let (_, order) = issued(&kit).await;
+    let plan = order.renewal_plan().expect("a plan").clone();
+    assert_eq!(plan.reason, RenewalReason::Lifetime);
+    assert_eq!(plan.at, start + 60 * DAY, "two thirds of 90 days");
+    assert_eq!(order.due_at(), Some(plan.at));
+
+    kit.clock.advance(60 * DAY - Duration::from_secs(1));
+    assert!(
+        kit.service.work_one(&worker()).await.unwrap().is_none(),
+        "not due a second early"
+    );
+    kit.clock.advance(Duration::from_secs(1));
+    kit.acme.issue_as(kit.clock.now(), 90 * DAY);
+    let renewed = work(&kit).await;
+    assert_eq!(
+        renewed.status(),
+        OrderStatus::Valid,
+        "{:?}",
+        renewed.error()
+    );
+    assert_eq!(renewed.state().attempt, 2);
+    assert_ne!(renewed.resolved_cert_id, order.resolved_cert_id);
+    let certificates = kit.store.certificates();
+    assert_eq!(certificates.len(), 2);
+    assert!(
+        certificates
+            .iter()
+            .all(|c| c.status == CertificateStatus::Valid),
+        "the old certificate stays valid"
+    );
+    assert_eq!(
+        renewed.renewal_plan().unwrap().at,
+        kit.clock.now() + 60 * DAY,
+        "the next renewal is planned for the new certificate"
+    );
+}
+
+#[tokio::test]
+async fn renewals_of_certificates_issued_together_are_spread() {
+    let mut settings = without_ari();
+    settings.renewal.spread = 0.1;
+    let kit = Kit::with_settings(settings);
+    let start = kit.clock.now();
+    kit.clock.set_random(0.5);
+    let (_, order) = issued(&kit).await;
+    assert_eq!(
+        order.renewal_plan().unwrap().at,
+        start + 60 * DAY - DAY.mul_f64(4.5),
+        "half of a tenth of 90 days earlier"
+    );
+}
+
+#[tokio::test]
+async fn the_ca_renewal_window_decides_and_replaces_is_sent() {
+    let kit = Kit::new();
+    let start = kit.clock.now();
+    let (_, order) = issued(&kit).await;
+    assert_eq!(
+        order.due_at(),
+        Some(start + Duration::from_secs(6 * 3600)),
+        "renewal information is first fetched after the poll interval"
+    );
+    kit.acme.offer_renewal_info(
+        Some((start + 10 * DAY, start + 11 * DAY)),
+        Some(Duration::from_secs(3600)),
+    );
+    kit.clock.set_random(0.5);
+    kit.clock.advance(Duration::from_secs(6 * 3600));
+    kit.service.work_one(&worker()).await.unwrap().unwrap();
+    let order = order_of(&kit, order.id);
+    let plan = order.renewal_plan().unwrap();
+    assert_eq!(plan.reason, RenewalReason::AriWindow);
+    assert_eq!(plan.at, start + 10 * DAY + DAY / 2, "inside the window");
+    assert_eq!(
+        order.due_at(),
+        Some(kit.clock.now() + Duration::from_secs(3600)),
+        "asked again as Retry-After says"
+    );
+    assert_eq!(order.status(), OrderStatus::Valid);
+
+    // The CA moves the window into the past: renew now.
+    kit.acme
+        .offer_renewal_info(Some((start - DAY, start)), Some(Duration::from_secs(3600)));
+    kit.clock.advance(Duration::from_secs(3600));
+    let renewed = work(&kit).await;
+    assert_eq!(renewed.state().attempt, 2);
+    let replaces = kit.acme.replaces();
+    assert_eq!(replaces.len(), 2);
+    assert_eq!(replaces[0], None, "a first issuance replaces nothing");
+    assert!(
+        replaces[1]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("ari.")),
+        "{replaces:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_the_certificate_and_backs_off() {
+    let kit = Kit::with_settings(without_ari());
+    let (_, order) = issued(&kit).await;
+    kit.clock.advance(60 * DAY);
+    kit.acme.reject(
+        "place_order",
+        "urn:ietf:params:acme:error:rejectedIdentifier: no",
+    );
+    let failed = work(&kit).await;
+    assert_eq!(failed.status(), OrderStatus::Valid);
+    assert_eq!(failed.resolved_cert_id, order.resolved_cert_id);
+    assert_eq!(failed.state().progress.renewal_failures, 1);
+    assert!(failed
+        .state()
+        .progress
+        .renewal_error
+        .as_deref()
+        .is_some_and(|e| e.contains("rejectedIdentifier")));
+    assert_eq!(
+        failed.due_at(),
+        Some(kit.clock.now() + Duration::from_secs(60))
+    );
+
+    kit.clock.advance(Duration::from_secs(60));
+    let again = work(&kit).await;
+    assert_eq!(again.state().progress.renewal_failures, 2);
+    assert_eq!(
+        again.due_at(),
+        Some(kit.clock.now() + Duration::from_secs(120)),
+        "the pause doubles"
+    );
+    let placed = kit
+        .acme
+        .calls()
+        .iter()
+        .filter(|c| *c == "place_order")
+        .count();
+    assert_eq!(placed, 3, "one issuance and two renewal tries, no more");
+}
+
+#[tokio::test]
+async fn revoked_certificates_and_orders_without_auto_renew_are_never_renewed() {
+    let kit = Kit::with_settings(without_ari());
+    let (u, order) = issued(&kit).await;
+    kit.service
+        .revoke_certificate(
+            &u,
+            order.resolved_cert_id.unwrap(),
+            RevocationReason::Unspecified,
+        )
+        .await
+        .unwrap();
+    assert_eq!(order_of(&kit, order.id).due_at(), None);
+
+    let kit = Kit::with_settings(without_ari());
+    let u = user(&kit, "carol").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["b.example.com"]);
+    r.auto_renew = false;
+    kit.service.create_order(&u, r).await.unwrap();
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid);
+    assert_eq!(done.due_at(), None, "nothing is ever due");
+    kit.clock.advance(200 * DAY);
+    assert!(kit.service.work_one(&worker()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_deactivated_account_stops_renewals() {
+    let kit = Kit::with_settings(without_ari());
+    let (_, order) = issued(&kit).await;
+    // Deactivated elsewhere (at the CA, by hand) with its certificate still valid.
+    let mut account = crate::ports::AccountRepo::get(kit.store.as_ref(), order.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    account.status = AccountStatus::Deactivated;
+    crate::ports::AccountRepo::update(kit.store.as_ref(), &account)
+        .await
+        .unwrap();
+    kit.clock.advance(60 * DAY);
+    let settled = work(&kit).await;
+    assert_eq!(settled.status(), OrderStatus::Valid);
+    assert_eq!(settled.due_at(), None);
+    assert_eq!(settled.state().attempt, 1, "no renewal was started");
+}
+
+// --- fairness and conditional writes ----------------------------------------------------
+
+#[tokio::test]
+async fn workers_serve_users_in_turn() {
+    let kit = Kit::new();
+    let a = user(&kit, "alice").await;
+    let aa = account(&kit, &a).await;
+    for i in 0..20 {
+        kit.service
+            .create_order(&a, request(&aa, &[&format!("n{i}.example.com")]))
+            .await
+            .unwrap();
+    }
+    let b = user(&kit, "bob").await;
+    let ba = account(&kit, &b).await;
+    let (b_order, _) = kit
+        .service
+        .create_order(&b, request(&ba, &["b.example.com"]))
+        .await
+        .unwrap();
+    kit.propagation.missing_for(u32::MAX);
+    let first = kit.service.work_one(&worker()).await.unwrap().unwrap();
+    let second = kit.service.work_one(&worker()).await.unwrap().unwrap();
+    assert_ne!(first, b_order.id, "alice's first order came first");
+    assert_eq!(
+        second, b_order.id,
+        "bob's one order is next, before alice's other 19"
+    );
+}
+
+#[tokio::test]
+async fn a_write_based_on_a_stale_copy_is_refused() {
+    let kit = Kit::with_settings(without_ari());
+    let (u, order) = issued(&kit).await;
+    let stale = order_of(&kit, order.id);
+    kit.service.reorder(&u, order.id).await.unwrap();
+    let err = kit
+        .store
+        .save(&stale, None, kit.clock.now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
+    assert_eq!(order_of(&kit, order.id).status(), OrderStatus::Pending);
 }

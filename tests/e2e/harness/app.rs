@@ -64,10 +64,10 @@ argon2_iterations = 1
 [workers]
 count = 2
 poll_interval_secs = 1
-# A failed step or cleanup (a refused change, a missing zone) is retried once after 1 s
-# instead of three times over 12 s: failures surface in seconds.
-step_retries = 1
-retry_backoff_secs = 1
+# Transient failures are retried for 3 s instead of 10 minutes: failures surface in
+# seconds.
+retry_budget_secs = 3
+retry_backoff_ms = 500
 
 [bootstrap]
 admin_username = "{admin}"

@@ -157,7 +157,10 @@ impl HttpStack {
         };
         let settings = Settings {
             default_directory: pebble.directory.clone(),
-            retry_backoff: Duration::from_millis(200),
+            retry_backoff: acmeport_domain::Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
             ..Settings::default()
         };
         let service = Acmeport::new(ports, settings);

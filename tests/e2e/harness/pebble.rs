@@ -1,7 +1,7 @@
 //! Pebble (the ACME test CA) and pebble-challtestsrv (its mock DNS server), each started
 //! per test on free loopback ports and killed when dropped.
 
-use acmeport_acme::{AcmeClientConfig, PollPolicy};
+use acmeport_acme::AcmeClientConfig;
 use acmeport_domain::DirectoryUrl;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use std::io::{BufRead, BufReader, Read};
@@ -317,19 +317,11 @@ impl Pebble {
         panic!("Pebble's directory {} never answered", self.directory);
     }
 
-    /// An ACME client configuration that trusts this Pebble (and nothing else) and polls
-    /// quickly.
+    /// An ACME client configuration that trusts this Pebble (and nothing else).
     pub fn acme_config(&self) -> AcmeClientConfig {
-        let fast = PollPolicy {
-            initial_delay: Duration::from_millis(100),
-            backoff: 1.5,
-            timeout: Duration::from_secs(60),
-        };
         AcmeClientConfig {
             extra_roots_pem: vec![self.tls_ca_pem.clone()],
             webpki_roots: false,
-            validation: fast,
-            issuance: fast,
             ..AcmeClientConfig::default()
         }
     }

@@ -15,16 +15,19 @@ pub(crate) struct RenewalView {
     /// fraction of the lifetime is left).
     #[schema(example = "lifetime")]
     pub reason: String,
+    /// The window the CA suggested (ARI), RFC 3339 start and end, when it did.
+    pub window: Option<[String; 2]>,
     /// Why the last renewal attempt failed, if it did.
     pub last_error: Option<String>,
 }
 
-impl From<&RenewalPlan> for RenewalView {
-    fn from(p: &RenewalPlan) -> Self {
+impl RenewalView {
+    fn new(p: &RenewalPlan, last_error: Option<&String>) -> Self {
         Self {
             at: rfc3339(p.at),
             reason: p.reason.as_str().to_owned(),
-            last_error: p.last_error.clone(),
+            window: p.window.map(|(start, end)| [rfc3339(start), rfc3339(end)]),
+            last_error: last_error.cloned(),
         }
     }
 }
@@ -123,7 +126,10 @@ impl From<&Certificate> for CertificateSummary {
             issuer: c.info.issuer.clone(),
             reason: c.revocation_reason.map(|r| r.as_str().to_owned()),
             key_compromised: c.key_compromised(),
-            renewal: c.renewal.as_ref().map(RenewalView::from),
+            renewal: c
+                .renewal
+                .as_ref()
+                .map(|p| RenewalView::new(p, c.renewal_error.as_ref())),
         }
     }
 }

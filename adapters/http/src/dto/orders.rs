@@ -128,7 +128,7 @@ impl CreateOrderRequest {
             csr,
             key,
             reissue: self.reissue.unwrap_or(false),
-            auto_renew: self.auto_renew,
+            auto_renew: self.auto_renew.unwrap_or(true),
         })
     }
 }

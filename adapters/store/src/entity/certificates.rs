@@ -35,12 +35,6 @@ pub struct Model {
     /// The RFC 5280 reason name of a revocation.
     #[sea_orm(column_type = "Text", nullable)]
     pub revocation_reason: Option<String>,
-    /// The stored renewal plan: when, why, and the last error.
-    pub renewal_at: Option<OffsetDateTime>,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub renewal_reason: Option<String>,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub renewal_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -52,8 +52,14 @@ pub struct Model {
     /// Lease expiry in Unix microseconds. An integer so that SQLite compares it
     /// correctly (its timestamps are text).
     pub lease_until_us: Option<i64>,
-    /// Renew the certificate automatically.
+    /// Incremented by every write; writes are conditional on it.
+    pub version: i64,
+    /// When the order is due next, Unix microseconds; `NULL`: nothing to do. Indexed.
+    pub due_at_us: Option<i64>,
     pub auto_renew: bool,
+    /// JSON of [`crate::dto::ProgressDto`].
+    #[sea_orm(column_type = "Text")]
+    pub progress: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

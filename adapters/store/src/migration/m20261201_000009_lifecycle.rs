@@ -1,21 +1,14 @@
-//! The certificate lifecycle: an order's `auto_renew` setting; a certificate's issuer,
-//! revocation reason and renewal plan; and `lifecycle_events`, the durable outbox of
-//! webhook deliveries.
+//! The certificate lifecycle: a certificate's issuer and revocation reason, and
+//! `lifecycle_events`, the durable outbox of webhook deliveries.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, big_pk_auto, boolean, integer, string, string_null, text,
+    big_integer, big_integer_null, big_pk_auto, integer, string, string_null, text,
     text_null, timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-#[derive(DeriveIden)]
-enum Orders {
-    Table,
-    AutoRenew,
-}
 
 #[derive(DeriveIden)]
 enum Certificates {
@@ -24,9 +17,6 @@ enum Certificates {
     NotAfter,
     Issuer,
     RevocationReason,
-    RenewalAt,
-    RenewalReason,
-    RenewalError,
 }
 
 #[derive(DeriveIden)]
@@ -66,38 +56,16 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
-                    .table(Orders::Table)
-                    .add_column(boolean(Orders::AutoRenew).default(true))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
                     .table(Certificates::Table)
                     .add_column(text(Certificates::Issuer).default(""))
                     .to_owned(),
             )
             .await?;
-        for column in [
-            Certificates::RevocationReason,
-            Certificates::RenewalReason,
-            Certificates::RenewalError,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Certificates::Table)
-                        .add_column(text_null(column))
-                        .to_owned(),
-                )
-                .await?;
-        }
         manager
             .alter_table(
                 Table::alter()
                     .table(Certificates::Table)
-                    .add_column(timestamp_with_time_zone_null(Certificates::RenewalAt))
+                    .add_column(text_null(Certificates::RevocationReason))
                     .to_owned(),
             )
             .await?;
@@ -183,13 +151,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for column in [
-            Certificates::Issuer,
-            Certificates::RevocationReason,
-            Certificates::RenewalAt,
-            Certificates::RenewalReason,
-            Certificates::RenewalError,
-        ] {
+        for column in [Certificates::Issuer, Certificates::RevocationReason] {
             manager
                 .alter_table(
                     Table::alter()
@@ -199,13 +161,6 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .drop_column(Orders::AutoRenew)
-                    .to_owned(),
-            )
-            .await
+        Ok(())
     }
 }

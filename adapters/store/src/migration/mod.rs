@@ -6,6 +6,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_initial;
+mod m20261201_000002_workflow;
 mod m20261201_000009_lifecycle;
 
 /// Every migration of the store, oldest first.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20260101_000001_initial::Migration),
+            Box::new(m20261201_000002_workflow::Migration),
             Box::new(m20261201_000009_lifecycle::Migration),
         ]
     }
