@@ -4,9 +4,11 @@
 use crate::config::Config;
 use crate::error::StartError;
 use crate::wiring::{self, Dns};
-use crate::workers;
-use acmeport_domain::Acmeport;
-use acmeport_http::{Api, HttpConfig, PublicUrl};
+use crate::{lifecycle, workers};
+use acmeport_domain::ports::WebhookSender;
+use acmeport_domain::{Acmeport, WorkerId};
+use acmeport_http::{Api, HttpConfig, MetricsEndpoint, PublicUrl};
+use acmeport_webhooks::HttpWebhookSender;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,10 @@ pub struct Application {
     poll: Duration,
     new_work: Arc<Notify>,
     stop: Arc<watch::Sender<bool>>,
+    webhooks: Arc<dyn WebhookSender>,
+    delivery_poll: Duration,
+    expiry_scan: Duration,
+    metrics_listener: Option<(TcpListener, MetricsEndpoint)>,
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -87,7 +93,7 @@ impl Application {
             .service
             .clone()
             .with_work_signal(Arc::new(move || signal.notify_one()));
-        let api = Api::new(
+        let mut api = Api::new(
             service.clone(),
             wired.readiness,
             HttpConfig {
@@ -96,6 +102,22 @@ impl Application {
             },
         )
         .with_new_work(new_work.clone());
+        // Counting starts now, whether or not the page is served.
+        lifecycle::install_metrics();
+        let metrics = MetricsEndpoint::new(
+            Arc::new(lifecycle::StoreMetrics::new(wired.store.clone())),
+            config.metrics.token.as_ref().map(|t| t.to_secret_string()),
+        );
+        if config.metrics.token.is_some() {
+            api = api.with_metrics(metrics.clone());
+        }
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some((bind("metrics.listen", addr).await?, metrics)),
+            None => None,
+        };
+        let webhooks =
+            HttpWebhookSender::new(config.webhook_endpoints()?, config.delivery_timeout())
+                .map_err(|e| StartError::Service(Box::new(e)))?;
         let (stop, _) = watch::channel(false);
         Ok(Self {
             service,
@@ -107,7 +129,19 @@ impl Application {
             poll: Duration::from_secs(config.workers.poll_interval_secs),
             new_work,
             stop: Arc::new(stop),
+            webhooks: Arc::new(webhooks),
+            delivery_poll: config.delivery_poll(),
+            expiry_scan: config.expiry_scan_interval(),
+            metrics_listener,
         })
+    }
+
+    /// The address of the metrics listener, when `metrics.listen` is set.
+    #[must_use]
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The address the API listens on.
@@ -169,6 +203,21 @@ impl Application {
                 stopped(stop_rx.clone()),
             ));
         }
+        if let Some((listener, endpoint)) = self.metrics_listener {
+            tasks.spawn(acmeport_http::serve_metrics(
+                listener,
+                endpoint,
+                stopped(stop_rx.clone()),
+            ));
+        }
+        tasks.spawn(lifecycle::run_deliveries(
+            self.service.clone(),
+            self.webhooks.clone(),
+            WorkerId::new(format!("{}:webhooks", workers::worker_id(0))),
+            self.delivery_poll,
+            self.expiry_scan,
+            stop_rx.clone(),
+        ));
         for index in 0..self.workers {
             tasks.spawn(workers::run(
                 self.service.clone(),

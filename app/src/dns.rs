@@ -2,7 +2,7 @@
 //! `acme-dns`), built from their configuration sections, and `acmeport dns test`.
 
 use crate::config::{
-    AcmeDnsSection, Config, ConfigError, ExecSection, PowerDnsSection, WebhookSection,
+    AcmeDnsSection, Config, ConfigError, ExecSection, PowerDnsSection, WebhookDnsSection,
 };
 use crate::error::StartError;
 use crate::wiring;
@@ -53,7 +53,10 @@ pub fn exec(section: &ExecSection, key: &str) -> Result<Arc<dyn DnsProvider>, Co
 ///
 /// No URL for one of the calls, a password without user (or the reverse), Basic and
 /// bearer together, or URLs that are not http(s).
-pub fn webhook(section: &WebhookSection, key: &str) -> Result<Arc<dyn DnsProvider>, ConfigError> {
+pub fn webhook(
+    section: &WebhookDnsSection,
+    key: &str,
+) -> Result<Arc<dyn DnsProvider>, ConfigError> {
     let base = section
         .endpoint
         .as_deref()

@@ -50,6 +50,7 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
         propagation: config.propagation()?,
         token_ttl: config.token_ttl()?,
         lease: Duration::from_secs(config.workers.lease_secs),
+        lifecycle: config.lifecycle_settings()?,
         retry_budget: Duration::from_secs(config.workers.retry_budget_secs),
         retry_backoff: Backoff {
             initial: Duration::from_millis(config.workers.retry_backoff_ms),
@@ -329,6 +330,7 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
         accounts: shared.clone(),
         orders: shared.clone(),
         certificates: shared.clone(),
+        events: shared.clone(),
         tokens: shared,
         acme,
         csr: keys.clone(),

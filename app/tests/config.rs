@@ -280,6 +280,8 @@ fn the_sample_file_documents_every_key() {
     config.auth.token_secret = Some(acmeport::config::Secret::new("x"));
     config.bootstrap.admin_username = Some("x".into());
     config.bootstrap.admin_password = Some(acmeport::config::Secret::new("x"));
+    config.metrics.token = Some(acmeport::config::Secret::new("x"));
+    config.metrics.listen = Some("127.0.0.1:9090".parse().expect("address"));
     let value = toml::Value::try_from(&config).expect("serializes");
     let mut missing = Vec::new();
     collect_missing(&value, "", &text, &mut missing);
@@ -315,6 +317,11 @@ fn the_sample_file_documents_every_key() {
     ] {
         if !documents(&text, key) {
             missing.push(format!("dns.providers.*.{key}"));
+        }
+    }
+    for key in ["url", "secret", "events"] {
+        if !documents(&text, key) {
+            missing.push(format!("webhooks.*.{key}"));
         }
     }
     assert!(

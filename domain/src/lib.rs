@@ -5,6 +5,7 @@
 //! adapter crates. The [`service::Acmeport`] type is the one entry point that the HTTP
 //! layer and library users call.
 
+pub mod metrics;
 pub mod models;
 pub mod ports;
 pub mod service;

@@ -6,10 +6,11 @@
 
 use crate::models::{
     AccountCredentials, AccountId, AcmeAccount, Certificate, CertificateId, CertificateInfo,
-    ChallengeKind, ChallengeToSolve, CsrSubject, DirectoryUrl, DomainName, Email,
-    ExternalAccountBinding, Identifiers, KeySpec, Listing, NewAcmeAccount, NewCertificate,
-    NewOrder, NewUser, Order, OrderId, Page, Password, PasswordHash, PrivateKeyPem,
-    RevocationReason, TxtRecord, User, UserId, Username, WorkerId,
+    ChallengeKind, ChallengeToSolve, CsrSubject, Delivery, DirectoryUrl, DomainEvent, DomainName,
+    Email, EventId, EventKind, ExternalAccountBinding, Identifiers, KeySpec, Listing,
+    NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, Page, Password,
+    PasswordHash, PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username,
+    WorkerId,
 };
 use crate::BoxError;
 use async_trait::async_trait;
@@ -167,6 +168,9 @@ pub trait OrderRepo: Send + Sync {
     /// while that worker holds the lease, renews the lease to `lease_until`, and appends
     /// the step to the order's history with the worker's name.
     ///
+    /// The order's [`Order::pending_events`] are stored in the same transaction (an event
+    /// whose key is stored already is skipped), fenced or not.
+    ///
     /// # Errors
     ///
     /// MUST return [`RepoError::LeaseLost`] when `worker` no longer holds the lease,
@@ -215,6 +219,13 @@ pub trait OrderRepo: Send + Sync {
     /// [`RepoError::Backend`].
     async fn release(&self, order: OrderId, worker: &WorkerId) -> Result<(), RepoError>;
 
+    /// Turns automatic renewal of the order on or off; writes that setting only, so it
+    /// never races a worker's progress.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::NotFound`] when the order is gone.
+    async fn set_auto_renew(&self, order: OrderId, auto_renew: bool) -> Result<(), RepoError>;
     /// The earliest time an order can be claimed: its `due_at`, or for a leased order the
     /// later of that and its lease's end (a worker with nothing to do sleeps until then).
     ///
@@ -257,12 +268,32 @@ pub trait CertificateRepo: Send + Sync {
     /// [`RepoError::Backend`].
     async fn valid_for_account(&self, account: AccountId) -> Result<Vec<Certificate>, RepoError>;
 
-    /// Marks a certificate revoked at `at`.
+    /// Marks a certificate revoked at `at` for `reason`, and stores `event` (its
+    /// `certificate.revoked`) in the same transaction.
     ///
     /// # Errors
     ///
     /// [`RepoError::NotFound`] when it is gone.
-    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError>;
+    async fn mark_revoked(
+        &self,
+        id: CertificateId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+        event: DomainEvent,
+    ) -> Result<(), RepoError>;
+
+    /// Valid certificates whose `not_after` lies in `(now, before]`, soonest first, at
+    /// most `limit` (an indexed range scan: its cost follows the certificates in range).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn valid_expiring(
+        &self,
+        now: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Certificate>, RepoError>;
 
     /// Deletes the certificate and its key.
     ///
@@ -270,6 +301,52 @@ pub trait CertificateRepo: Send + Sync {
     ///
     /// [`RepoError::NotFound`] when it is gone.
     async fn delete(&self, id: CertificateId) -> Result<(), RepoError>;
+}
+
+/// Lifecycle events and the durable outbox of their webhook deliveries.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait EventRepo: Send + Sync {
+    /// Stores an event with a new pending delivery, unless one with the same key exists.
+    /// True when it was stored now.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn record(&self, event: DomainEvent) -> Result<bool, RepoError>;
+
+    /// A page of the user's events, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<StoredEvent>, RepoError>;
+
+    /// Claims up to `limit` pending events due at `now` whose lease is free or expired,
+    /// for `worker` until `lease_until`, oldest first. Two workers never hold one event.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn claim_due(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, RepoError>;
+
+    /// Records the outcome of a delivery attempt and releases the lease, fenced on it.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::LeaseLost`] when `worker` no longer holds the event.
+    async fn update_delivery(
+        &self,
+        id: EventId,
+        worker: &WorkerId,
+        delivery: &Delivery,
+    ) -> Result<(), RepoError>;
 }
 
 /// The HTTP-01 tokens being served, shared by every instance.
@@ -701,6 +778,59 @@ pub trait PropagationChecker: Send + Sync {
     /// [`PropagationError::Lookup`] when the lookup fails (absence of a CNAME is not a
     /// failure).
     async fn delegated_name(&self, name: &str) -> Result<String, PropagationError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhooks
+
+/// A configured webhook endpoint, as the domain sees it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// Identifies the endpoint in delivery records.
+    pub url: String,
+    /// The events it wants; `None` means all.
+    pub events: Option<Vec<EventKind>>,
+}
+
+impl WebhookEndpoint {
+    /// True when the endpoint wants events of `kind`.
+    #[must_use]
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|kinds| kinds.contains(&kind))
+    }
+}
+
+/// A failed webhook delivery.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The endpoint answered with a status other than 2xx.
+    #[error("the endpoint answered {status}")]
+    Status {
+        status: u16,
+        /// Its Retry-After, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The endpoint could not be reached or did not answer in time.
+    #[error("delivery failed: {0}")]
+    Transport(String),
+}
+
+/// Sends signed event notifications to the configured endpoints.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// The configured endpoints.
+    fn endpoints(&self) -> Vec<WebhookEndpoint>;
+
+    /// Delivers `event` to the endpoint with this URL, signed with its secret.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError`] when the endpoint did not accept it.
+    async fn send(&self, endpoint: &str, event: &StoredEvent) -> Result<(), WebhookError>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,16 +5,17 @@
 use crate::models::{
     AccountCredentials, AccountId, AccountStatus, AcmeAccount, ApiToken, Certificate,
     CertificateId, CertificateInfo, CertificateStatus, ChallengeKind, ChallengeToSolve, CsrSubject,
-    DirectoryUrl, DomainName, Email, ExternalAccountBinding, Identifiers, KeySpec, Listing,
-    NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep,
-    Page, Password, PasswordHash, PrivateKeyPem, RevocationReason, TxtRecord, User, UserId,
-    Username, WorkerId,
+    Delivery, DeliveryState, DirectoryUrl, DomainEvent, DomainName, Email, EventId,
+    ExternalAccountBinding, Identifiers, KeySpec, Listing, NewAcmeAccount, NewCertificate,
+    NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep, Page, Password, PasswordHash,
+    PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username, WorkerId,
 };
 use crate::ports::{
     AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo,
-    ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, HashError,
-    NameserverAnswer, OrderRepo, PasswordHasher, PropagationChecker, PropagationError,
-    RegisteredAccount, RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo,
+    ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, EventRepo,
+    HashError, NameserverAnswer, OrderRepo, PasswordHasher, PropagationChecker, PropagationError,
+    RegisteredAccount, RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo, WebhookEndpoint,
+    WebhookError, WebhookSender,
 };
 use crate::service::{DnsProviders, Ports, Settings};
 use crate::{Acmeport, ProviderName};
@@ -130,6 +131,8 @@ struct StoreState {
     certificates: BTreeMap<i64, Certificate>,
     tokens: HashMap<String, String>,
     history: Vec<(OrderId, OrderStep, OrderStatus, Option<WorkerId>)>,
+    /// Stored events with their delivery and the lease (owner, until) on them.
+    events: BTreeMap<i64, (StoredEvent, Option<(WorkerId, OffsetDateTime)>)>,
     /// Saves that still succeed before saves start failing; `None`: never fail.
     saves_left: Option<usize>,
     /// The claim turn at which each user was last served.
@@ -198,6 +201,37 @@ impl MemoryStore {
     #[must_use]
     pub fn certificates(&self) -> Vec<Certificate> {
         lock(&self.state).certificates.values().cloned().collect()
+    }
+
+    /// Every stored event.
+    #[must_use]
+    pub fn events(&self) -> Vec<StoredEvent> {
+        lock(&self.state)
+            .events
+            .values()
+            .map(|(e, _)| e.clone())
+            .collect()
+    }
+}
+
+impl StoreState {
+    fn record_event(&mut self, event: DomainEvent, at: OffsetDateTime) -> bool {
+        if self
+            .events
+            .values()
+            .any(|(e, _)| e.event.key() == event.key())
+        {
+            return false;
+        }
+        let id = self.id();
+        let stored = StoredEvent {
+            id: EventId::new(id),
+            event,
+            created_at: at,
+            delivery: Delivery::new(at),
+        };
+        self.events.insert(id, (stored, None));
+        true
     }
 }
 
@@ -390,8 +424,16 @@ impl OrderRepo for MemoryStore {
         if worker.is_some() {
             row.2 = lease_until;
         }
+        let spec = row.0.spec.clone();
         row.0 = order.clone();
+        // Only `set_auto_renew` changes the spec.
+        row.0.spec = spec;
         row.0.committed();
+        row.0.clear_events();
+        let at = order.updated_at;
+        for event in order.pending_events() {
+            s.record_event(event.clone(), at);
+        }
         s.history
             .push((order.id, order.step(), order.status(), worker));
         Ok(())
@@ -477,6 +519,16 @@ impl OrderRepo for MemoryStore {
         }
         Ok(())
     }
+
+    async fn set_auto_renew(&self, order: OrderId, auto_renew: bool) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let row = s
+            .orders
+            .get_mut(&order.get())
+            .ok_or(RepoError::NotFound("order"))?;
+        row.0.spec.auto_renew = auto_renew;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -502,6 +554,9 @@ impl CertificateRepo for MemoryStore {
             csr: c.csr,
             created_at: c.created_at,
             revoked_at: None,
+            revocation_reason: None,
+            renewal: None,
+            renewal_error: None,
         };
         s.certificates.insert(id, certificate.clone());
         Ok(certificate)
@@ -531,7 +586,13 @@ impl CertificateRepo for MemoryStore {
             .collect())
     }
 
-    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
+    async fn mark_revoked(
+        &self,
+        id: CertificateId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+        event: DomainEvent,
+    ) -> Result<(), RepoError> {
         let mut s = lock(&self.state);
         let c = s
             .certificates
@@ -539,7 +600,28 @@ impl CertificateRepo for MemoryStore {
             .ok_or(RepoError::NotFound("certificate"))?;
         c.status = CertificateStatus::Revoked;
         c.revoked_at = Some(at);
+        c.revocation_reason = Some(reason);
+        s.record_event(event, at);
         Ok(())
+    }
+
+    async fn valid_expiring(
+        &self,
+        now: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Certificate>, RepoError> {
+        let s = lock(&self.state);
+        let mut due: Vec<_> = s
+            .certificates
+            .values()
+            .filter(|c| c.status == CertificateStatus::Valid)
+            .filter(|c| c.info.not_after > now && c.info.not_after <= before)
+            .cloned()
+            .collect();
+        due.sort_by_key(|c| c.info.not_after);
+        due.truncate(limit as usize);
+        Ok(due)
     }
 
     async fn delete(&self, id: CertificateId) -> Result<(), RepoError> {
@@ -548,6 +630,121 @@ impl CertificateRepo for MemoryStore {
             .remove(&id.get())
             .map(|_| ())
             .ok_or(RepoError::NotFound("certificate"))
+    }
+}
+
+#[async_trait]
+impl EventRepo for MemoryStore {
+    async fn record(&self, event: DomainEvent) -> Result<bool, RepoError> {
+        // The fake has no clock of its own: events are stamped with the epoch.
+        Ok(lock(&self.state).record_event(event, OffsetDateTime::UNIX_EPOCH))
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<StoredEvent>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.events
+                .iter()
+                .filter(|(_, (e, _))| e.event.user_id == user)
+                .map(|(id, (e, _))| (*id, e.clone())),
+            page,
+        ))
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, RepoError> {
+        let mut s = lock(&self.state);
+        let mut claimed = Vec::new();
+        for (event, lease) in s.events.values_mut() {
+            if claimed.len() >= limit as usize {
+                break;
+            }
+            let due = event.delivery.state == DeliveryState::Pending
+                && event.delivery.next_attempt_at.is_some_and(|at| at <= now);
+            let free = lease.as_ref().is_none_or(|(_, until)| *until <= now);
+            if due && free {
+                *lease = Some((worker.clone(), lease_until));
+                claimed.push(event.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn update_delivery(
+        &self,
+        id: EventId,
+        worker: &WorkerId,
+        delivery: &Delivery,
+    ) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let (event, lease) = s
+            .events
+            .get_mut(&id.get())
+            .ok_or(RepoError::NotFound("event"))?;
+        if lease.as_ref().map(|(w, _)| w) != Some(worker) {
+            return Err(RepoError::LeaseLost);
+        }
+        event.delivery = delivery.clone();
+        *lease = None;
+        Ok(())
+    }
+}
+
+/// A webhook sender that records what it sent and can be told to fail.
+#[derive(Default)]
+pub struct FakeWebhooks {
+    endpoints: Mutex<Vec<WebhookEndpoint>>,
+    sent: Mutex<Vec<(String, StoredEvent)>>,
+    failing: Mutex<BTreeSet<String>>,
+}
+
+impl FakeWebhooks {
+    /// Senders to `endpoints`.
+    #[must_use]
+    pub fn new(endpoints: Vec<WebhookEndpoint>) -> Self {
+        Self {
+            endpoints: Mutex::new(endpoints),
+            ..Self::default()
+        }
+    }
+
+    /// Makes the endpoint at `url` refuse (true) or accept (false) from now on.
+    pub fn fail(&self, url: &str, failing: bool) {
+        let mut f = lock(&self.failing);
+        if failing {
+            f.insert(url.to_owned());
+        } else {
+            f.remove(url);
+        }
+    }
+
+    /// What was accepted: (endpoint URL, event).
+    #[must_use]
+    pub fn sent(&self) -> Vec<(String, StoredEvent)> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl WebhookSender for FakeWebhooks {
+    fn endpoints(&self) -> Vec<WebhookEndpoint> {
+        lock(&self.endpoints).clone()
+    }
+
+    async fn send(&self, endpoint: &str, event: &StoredEvent) -> Result<(), WebhookError> {
+        if lock(&self.failing).contains(endpoint) {
+            return Err(WebhookError::Status {
+                status: 503,
+                retry_after: None,
+            });
+        }
+        lock(&self.sent).push((endpoint.to_owned(), event.clone()));
+        Ok(())
     }
 }
 
@@ -975,6 +1172,7 @@ impl CertificateInspector for FakeCsr {
                 leaf.len() + leaf.bytes().map(u64::from).sum::<u64>() as usize
             ),
             serial: format!("{:x}", leaf.bytes().map(u64::from).sum::<u64>()),
+            issuer: "CN=Fake CA".to_owned(),
             not_before: start,
             not_after: start + lifetime,
             names,
@@ -1160,6 +1358,7 @@ impl Kit {
             accounts: store.clone(),
             orders: store.clone(),
             certificates: store.clone(),
+            events: store.clone(),
             tokens: store.clone(),
             acme: acme.clone(),
             csr: csr.clone(),

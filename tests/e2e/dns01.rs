@@ -68,6 +68,7 @@ impl DnsStack {
             accounts: store.clone(),
             orders: store.clone(),
             certificates: store.clone(),
+            events: store.clone(),
             tokens: store.clone(),
             acme,
             csr: Arc::new(keys),

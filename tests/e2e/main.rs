@@ -9,6 +9,7 @@ mod dns_kinds;
 mod dns_providers;
 mod harness;
 mod issuance;
+mod lifecycle;
 mod renewal;
 mod routing;
 mod storage;

@@ -7,10 +7,10 @@ use acmeport_domain::ports::{
 };
 use acmeport_domain::{
     AccountCredentials, AccountStatus, AcmeAccount, CertificateId, CertificateInfo,
-    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, Email, Identifiers,
-    KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId, OrderSpec,
-    OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem, ProviderName, Published,
-    SubjectField, TxtRecord, User, UserId, Username, WorkerId,
+    CertificateStatus, ChallengeKind, CountryCode, CsrSubject, DirectoryUrl, DomainEvent, Email,
+    Identifiers, KeySpec, NewAcmeAccount, NewCertificate, NewOrder, NewUser, Order, OrderId,
+    OrderSpec, OrderState, OrderStatus, OrderStep, Page, PasswordHash, PrivateKeyPem, ProviderName,
+    Published, RevocationReason, SubjectField, TxtRecord, User, UserId, Username, WorkerId,
 };
 use acmeport_store::{KeyCipher, Store, StoreError};
 use base64::engine::general_purpose::STANDARD;
@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime};
 // ---------------------------------------------------------------------------------------
 // Setup
 
-fn cipher(seeds: &[u8]) -> KeyCipher {
+pub(crate) fn cipher(seeds: &[u8]) -> KeyCipher {
     let keys: Vec<SecretString> = seeds
         .iter()
         .map(|b| SecretString::from(STANDARD.encode([*b; 32])))
@@ -33,7 +33,7 @@ fn cipher(seeds: &[u8]) -> KeyCipher {
     KeyCipher::from_base64(&keys).expect("test master keys are valid")
 }
 
-async fn open(url: &str, cipher: KeyCipher) -> Store {
+pub(crate) async fn open(url: &str, cipher: KeyCipher) -> Store {
     let store = Store::connect(url, cipher)
         .await
         .unwrap_or_else(|e| panic!("connecting to {url} failed: {e:?}"));
@@ -44,7 +44,7 @@ async fn open(url: &str, cipher: KeyCipher) -> Store {
     store
 }
 
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
+pub(crate) fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("acmeport.db").display()
@@ -52,7 +52,7 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
 }
 
 /// A fixed instant for fields the store only keeps (microsecond precision, as stored).
-fn at(seconds: i64) -> OffsetDateTime {
+pub(crate) fn at(seconds: i64) -> OffsetDateTime {
     datetime!(2026-03-01 12:00:00.123456 UTC) + Duration::seconds(seconds)
 }
 
@@ -92,7 +92,7 @@ fn assert_sealed(raw: &[u8], secret: &str, what: &str) {
 // ---------------------------------------------------------------------------------------
 // Fixtures
 
-async fn user(store: &Store, name: &str) -> User {
+pub(crate) async fn user(store: &Store, name: &str) -> User {
     UserRepo::insert(
         store,
         NewUser {
@@ -125,7 +125,7 @@ fn new_account(user: UserId, email: &str, directory: &str) -> NewAcmeAccount {
     }
 }
 
-async fn account(store: &Store, user: UserId) -> AcmeAccount {
+pub(crate) async fn account(store: &Store, user: UserId) -> AcmeAccount {
     AccountRepo::insert(
         store,
         new_account(user, "ops@example.com", "https://127.0.0.1:14000/dir"),
@@ -162,22 +162,26 @@ async fn order_with(store: &Store, account: &AcmeAccount, spec: OrderSpec) -> Or
     .expect("inserting an order works")
 }
 
-async fn order(store: &Store, account: &AcmeAccount, names: &[&str]) -> Order {
+pub(crate) async fn order(store: &Store, account: &AcmeAccount, names: &[&str]) -> Order {
     order_with(store, account, spec(names)).await
 }
 
-async fn get_order(store: &Store, id: OrderId) -> Order {
+pub(crate) async fn get_order(store: &Store, id: OrderId) -> Order {
     OrderRepo::get(store, id)
         .await
         .expect("reading an order works")
         .unwrap_or_else(|| panic!("order {id} exists"))
 }
 
-fn worker(name: &str) -> WorkerId {
+pub(crate) fn worker(name: &str) -> WorkerId {
     WorkerId::new(name)
 }
 
-fn new_certificate(order: &Order, fingerprint: &str, key: Option<PrivateKeyPem>) -> NewCertificate {
+pub(crate) fn new_certificate(
+    order: &Order,
+    fingerprint: &str,
+    key: Option<PrivateKeyPem>,
+) -> NewCertificate {
     NewCertificate {
         order_id: order.id,
         user_id: order.user_id,
@@ -189,6 +193,7 @@ fn new_certificate(order: &Order, fingerprint: &str, key: Option<PrivateKeyPem>)
             chain_pem: "-----BEGIN CERTIFICATE-----\nissuer\n-----END CERTIFICATE-----\n".into(),
             fingerprint: fingerprint.to_owned(),
             serial: format!("0a{fingerprint}"),
+            issuer: "CN=Test Intermediate".into(),
             not_before: at(10),
             not_after: at(10 + 90 * 86_400),
             names: order
@@ -944,15 +949,33 @@ async fn certificates(store: &Store) {
     );
     assert!(!rest.has_more);
 
-    CertificateRepo::mark_revoked(store, second.id, at(50))
-        .await
-        .expect("revoke works");
+    CertificateRepo::mark_revoked(
+        store,
+        second.id,
+        at(50),
+        RevocationReason::KeyCompromise,
+        DomainEvent::certificate_revoked(
+            second.user_id,
+            second.order_id,
+            second.id,
+            RevocationReason::KeyCompromise,
+            vec![],
+        ),
+    )
+    .await
+    .expect("revoke works");
     let revoked = CertificateRepo::get(store, second.id)
         .await
         .expect("get works")
         .expect("still stored");
     assert_eq!(revoked.status, CertificateStatus::Revoked);
     assert_eq!(revoked.revoked_at, Some(at(50)));
+    assert_eq!(
+        revoked.revocation_reason,
+        Some(RevocationReason::KeyCompromise)
+    );
+    assert!(revoked.key_compromised());
+    assert_eq!(revoked.info.issuer, "CN=Test Intermediate");
     let valid = CertificateRepo::valid_for_account(store, acct.id)
         .await
         .expect("valid_for_account works");
@@ -962,7 +985,20 @@ async fn certificates(store: &Store) {
         "revoked certificates are not valid"
     );
     assert!(matches!(
-        CertificateRepo::mark_revoked(store, CertificateId::new(999_999), at(50)).await,
+        CertificateRepo::mark_revoked(
+            store,
+            CertificateId::new(999_999),
+            at(50),
+            RevocationReason::Unspecified,
+            DomainEvent::certificate_revoked(
+                UserId::new(1),
+                OrderId::new(1),
+                CertificateId::new(999_999),
+                RevocationReason::Unspecified,
+                vec![],
+            ),
+        )
+        .await,
         Err(RepoError::NotFound("certificate"))
     ));
 

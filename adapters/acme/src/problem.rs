@@ -30,6 +30,11 @@ impl std::fmt::Display for Failure {
 
 impl From<instant_acme::Error> for Failure {
     fn from(e: instant_acme::Error) -> Self {
+        // Every error of an ACME call passes here once, so each problem document the
+        // server sends (including the `badNonce` ones retried) is counted once.
+        if let Some(kind) = problem_type(&e) {
+            acmeport_domain::metrics::acme_problem(kind);
+        }
         Self::Acme(e)
     }
 }

@@ -32,6 +32,35 @@ where
         })
 }
 
+/// As [`json`], for a body that may be left out: an empty body is `None`.
+pub(crate) fn optional_json<T>(
+    limit: u64,
+) -> impl Filter<Extract = (Option<T>,), Error = Rejection> + Clone
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    warp::header::optional::<u64>("content-length")
+        .and_then(move |announced: Option<u64>| async move {
+            match announced {
+                Some(length) if length > limit => {
+                    Err(warp::reject::custom(ApiError::PayloadTooLarge { limit }))
+                }
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::stream())
+        .and_then(move |stream| async move {
+            let bytes = read_limited(stream, limit)
+                .await
+                .map_err(warp::reject::custom)?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(None);
+            }
+            parse::<T>(&bytes).map(Some).map_err(warp::reject::custom)
+        })
+}
+
 async fn read_limited<S, B>(stream: S, limit: u64) -> Result<Vec<u8>, ApiError>
 where
     S: futures::Stream<Item = Result<B, warp::Error>>,

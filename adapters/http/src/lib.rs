@@ -18,6 +18,7 @@ mod config;
 mod dto;
 mod error;
 mod handlers;
+mod metrics;
 mod openapi;
 mod pagination;
 mod readiness;
@@ -26,6 +27,7 @@ mod routes;
 
 pub use config::{HttpConfig, PublicUrl, PublicUrlError};
 pub use error::ApiError;
+pub use metrics::{metrics_routes, serve_metrics, MetricsEndpoint, MetricsSource};
 pub use openapi::openapi;
 pub use readiness::{NotReady, Readiness};
 pub use routes::{routes, serve, Api};

@@ -2,7 +2,8 @@
 
 use crate::config::{HttpConfig, PublicUrl};
 use crate::error::{self, ApiError, WrongMethod};
-use crate::handlers::{accounts, certificates, health, orders, users};
+use crate::handlers::{accounts, certificates, events, health, orders, users};
+use crate::metrics::MetricsEndpoint;
 use crate::readiness::Readiness;
 use crate::{auth, body, pagination};
 use acmeport_domain::Acmeport;
@@ -26,6 +27,7 @@ struct Inner {
     readiness: Arc<dyn Readiness>,
     config: HttpConfig,
     new_work: Option<Arc<Notify>>,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl Api {
@@ -38,6 +40,25 @@ impl Api {
                 readiness,
                 config,
                 new_work: None,
+                metrics: None,
+            }),
+        }
+    }
+
+    /// Serves `GET /metrics` on the API listener (give the endpoint a bearer token).
+    #[must_use]
+    pub fn with_metrics(self, endpoint: MetricsEndpoint) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            service: shared.service.clone(),
+            readiness: shared.readiness.clone(),
+            config: shared.config.clone(),
+            new_work: shared.new_work.clone(),
+            metrics: None,
+        });
+        Self {
+            inner: Arc::new(Inner {
+                metrics: Some(endpoint),
+                ..inner
             }),
         }
     }
@@ -51,6 +72,7 @@ impl Api {
             readiness: shared.readiness.clone(),
             config: shared.config.clone(),
             new_work: None,
+            metrics: shared.metrics.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -243,9 +265,17 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .then(orders::reorder)
             .map(respond))
         .unify()
+        .or(order_path()
+            .and(method(Method::PATCH))
+            .and(with_api.clone())
+            .and(user.clone())
+            .and(body::json(limit))
+            .then(orders::update)
+            .map(respond))
+        .unify()
         .or(not_allowed(
             order_path().map(|_| ()).untuple_one(),
-            "GET, COPY",
+            "GET, PATCH, COPY",
         ))
         .unify()
         .boxed();
@@ -273,6 +303,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .and(method(Method::DELETE))
             .and(with_api.clone())
             .and(user.clone())
+            .and(body::optional_json(limit))
             .then(certificates::revoke)
             .map(respond))
         .unify()
@@ -280,6 +311,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .and(method(custom(b"PURGE")))
             .and(with_api.clone())
             .and(user.clone())
+            .and(body::optional_json(limit))
             .then(certificates::purge)
             .map(respond))
         .unify()
@@ -289,6 +321,39 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         ))
         .unify()
         .boxed();
+
+    // /api/events
+    let events = warp::path!("api" / "events")
+        .and(method(Method::GET))
+        .and(with_api.clone())
+        .and(user.clone())
+        .and(pagination::page())
+        .then(events::list)
+        .map(respond)
+        .or(not_allowed(warp::path!("api" / "events"), "GET"))
+        .unify()
+        .boxed();
+
+    // /metrics: a bearer token of its own, not a user's credentials; 404 when the
+    // metrics are not served here.
+    let metrics = {
+        let api = api.clone();
+        warp::path!("metrics")
+            .and(method(Method::GET))
+            .and(warp::header::optional::<String>("authorization"))
+            .then(move |authorization: Option<String>| {
+                let endpoint = api.inner.metrics.clone();
+                async move {
+                    match endpoint {
+                        Some(endpoint) => crate::metrics::respond(endpoint, authorization).await,
+                        None => ApiError::NotFound.to_response(),
+                    }
+                }
+            })
+            .or(not_allowed(warp::path!("metrics"), "GET"))
+            .unify()
+            .boxed()
+    };
 
     // Probes and the API description.
     let health = warp::path!("healthz")
@@ -321,6 +386,10 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .or(orders)
         .unify()
         .or(certificates)
+        .unify()
+        .or(events)
+        .unify()
+        .or(metrics)
         .unify()
         .or(health)
         .unify()

@@ -32,8 +32,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     }
     for (method, path, allow) in [
         ("PUT", "/api/order", "GET, POST"),
-        ("DELETE", "/api/order/1", "GET, COPY"),
-        ("PURGE", "/api/order/1", "GET, COPY"),
+        ("DELETE", "/api/order/1", "GET, PATCH, COPY"),
+        ("PURGE", "/api/order/1", "GET, PATCH, COPY"),
         ("COPY", "/api/certificate/1", "GET, DELETE, PURGE"),
         ("POST", "/api/certificate", "GET"),
         ("PATCH", "/api/acme/1", "GET, DELETE"),
@@ -986,7 +986,7 @@ async fn certificate_lists_paginate_too() {
 // OpenAPI, probes, logs
 
 /// Every route of API.md and the seed.
-const CONTRACT: [(&str, &str); 19] = [
+const CONTRACT: [(&str, &str); 21] = [
     ("post", "/api/users"),
     ("get", "/api/users/{id}"),
     ("get", "/api/token"),
@@ -998,11 +998,13 @@ const CONTRACT: [(&str, &str); 19] = [
     ("post", "/api/order"),
     ("get", "/api/order"),
     ("get", "/api/order/{id}"),
+    ("patch", "/api/order/{id}"),
     ("COPY", "/api/order/{id}"),
     ("get", "/api/certificate"),
     ("get", "/api/certificate/{id}"),
     ("delete", "/api/certificate/{id}"),
     ("PURGE", "/api/certificate/{id}"),
+    ("get", "/api/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/api/openapi.json"),

@@ -40,6 +40,8 @@ pub(crate) fn inspect(chain_pem: &str) -> Result<CertificateInfo, CsrError> {
         chain_pem: issuers.iter().map(|b| b.pem.as_str()).collect(),
         fingerprint: hex::encode(Sha256::digest(&leaf.der)),
         serial: cert.tbs_certificate.serial.to_str_radix(16),
+        // The leaf's issuer field is the issuing CA's subject.
+        issuer: cert.issuer().to_string(),
         not_before: validity.not_before.to_datetime(),
         not_after: validity.not_after.to_datetime(),
         names,

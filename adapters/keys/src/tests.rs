@@ -349,6 +349,7 @@ fn inspects_a_chain() {
         "serial is lower-case hex without leading zeros"
     );
     assert_eq!(info.fingerprint, hex::encode(Sha256::digest(leaf.der())));
+    assert_eq!(info.issuer, "CN=test CA", "the issuing CA's subject");
     assert_eq!(pem_der(&info.leaf_pem), leaf.der().to_vec());
     assert_eq!(pem_der(&info.chain_pem), ca_cert.der().to_vec());
     assert!(info.not_before < info.not_after);

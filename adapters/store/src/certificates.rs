@@ -6,12 +6,13 @@ use crate::error::{backend, translate, Corrupt};
 use crate::{db_time, page_of, Store};
 use acmeport_domain::ports::{CertificateRepo, RepoError};
 use acmeport_domain::{
-    AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, Listing,
-    NewCertificate, OrderId, Page, PrivateKeyPem, UserId,
+    AccountId, Certificate, CertificateId, CertificateInfo, CertificateStatus, DomainEvent,
+    Listing, NewCertificate, OrderId, Page, PrivateKeyPem, RevocationReason, UserId,
 };
 use async_trait::async_trait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -47,6 +48,7 @@ impl Store {
                 chain_pem: m.chain_pem,
                 fingerprint: m.fingerprint,
                 serial: m.serial,
+                issuer: m.issuer,
                 not_before: m.not_before,
                 not_after: m.not_after,
                 names: strings_from_json(&m.names, "certificates.names")?,
@@ -55,6 +57,17 @@ impl Store {
             csr: m.csr,
             created_at: m.created_at,
             revoked_at: m.revoked_at,
+            revocation_reason: m
+                .revocation_reason
+                .as_deref()
+                .map(|r| {
+                    RevocationReason::from_name(r)
+                        .ok_or_else(|| Corrupt::new("certificates.revocation_reason", r))
+                })
+                .transpose()?,
+            // The renewal plan is its order's; the service fills it in.
+            renewal: None,
+            renewal_error: None,
         })
     }
 
@@ -106,6 +119,8 @@ impl CertificateRepo for Store {
             csr: Set(certificate.csr.clone()),
             created_at: Set(db_time(certificate.created_at)),
             revoked_at: Set(None),
+            issuer: Set(info.issuer.clone()),
+            revocation_reason: Set(None),
             ..Default::default()
         }
         .insert(&self.db)
@@ -153,21 +168,51 @@ impl CertificateRepo for Store {
             .collect()
     }
 
-    async fn mark_revoked(&self, id: CertificateId, at: OffsetDateTime) -> Result<(), RepoError> {
+    async fn mark_revoked(
+        &self,
+        id: CertificateId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+        event: DomainEvent,
+    ) -> Result<(), RepoError> {
+        let txn = self.db.begin().await.map_err(backend)?;
         let result = certificates::Entity::update_many()
             .set(certificates::ActiveModel {
                 status: Set(CertificateStatus::Revoked.as_str().to_owned()),
                 revoked_at: Set(Some(db_time(at))),
+                revocation_reason: Set(Some(reason.as_str().to_owned())),
                 ..Default::default()
             })
             .filter(certificates::Column::Id.eq(id.get()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(backend)?;
         if result.rows_affected == 0 {
+            txn.rollback().await.map_err(backend)?;
             return Err(RepoError::NotFound("certificate"));
         }
-        Ok(())
+        crate::lifecycle::store_events(&txn, &[event], at).await?;
+        txn.commit().await.map_err(backend)
+    }
+
+    async fn valid_expiring(
+        &self,
+        now: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Certificate>, RepoError> {
+        certificates::Entity::find()
+            .filter(certificates::Column::Status.eq(CertificateStatus::Valid.as_str()))
+            .filter(certificates::Column::NotAfter.gt(db_time(now)))
+            .filter(certificates::Column::NotAfter.lte(db_time(before)))
+            .order_by_asc(certificates::Column::NotAfter)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|m| self.certificate_to_domain(m))
+            .collect()
     }
 
     async fn delete(&self, id: CertificateId) -> Result<(), RepoError> {

@@ -22,6 +22,7 @@ pub(crate) struct ProgressDto {
     waiting_since: Option<i64>,
     polls: u32,
     nameservers: Vec<NameserverDto>,
+    attempt_started: Option<i64>,
     renewal: bool,
     replaces: Option<String>,
     plan: Option<PlanDto>,
@@ -65,6 +66,7 @@ pub(crate) fn progress_json(p: &Progress) -> String {
                 asked_at: unix_micros(n.asked_at),
             })
             .collect(),
+        attempt_started: p.attempt_started.map(unix_micros),
         renewal: p.renewal,
         replaces: p.replaces.clone(),
         plan,
@@ -107,6 +109,7 @@ pub(crate) fn progress_from_json(json: &str) -> Result<Progress, Corrupt> {
                 })
             })
             .collect::<Result<_, Corrupt>>()?,
+        attempt_started: dto.attempt_started.map(time).transpose()?,
         renewal: dto.renewal,
         replaces: dto.replaces,
         plan,

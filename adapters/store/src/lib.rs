@@ -2,7 +2,7 @@
 //! PostgreSQL, through sea-orm.
 //!
 //! One [`Store`] implements [`UserRepo`], [`AccountRepo`], [`OrderRepo`],
-//! [`CertificateRepo`] and [`ChallengeTokenStore`]. The same code and the same migrations
+//! [`CertificateRepo`], [`EventRepo`] and [`ChallengeTokenStore`]. The same code and the same migrations
 //! ([`Migrator`]) serve both databases:
 //!
 //! - **SQLite** (`sqlite://<path>?mode=rwc`) is the embedded default. The file is opened in
@@ -34,6 +34,7 @@ mod cipher;
 mod dto;
 mod entity;
 mod error;
+mod lifecycle;
 mod migration;
 mod orders;
 mod tokens;
@@ -45,7 +46,8 @@ pub use migration::Migrator;
 pub use orders::OrderEvent;
 
 use acmeport_domain::ports::{
-    AccountRepo, CertificateRepo, ChallengeTokenStore, Clock, OrderRepo, RepoError, UserRepo,
+    AccountRepo, CertificateRepo, ChallengeTokenStore, Clock, EventRepo, OrderRepo, RepoError,
+    UserRepo,
 };
 use acmeport_domain::{Listing, Page};
 use async_trait::async_trait;
@@ -265,6 +267,9 @@ where
 
 // Compile-time check that one Store serves every port the service needs.
 const _: fn() = || {
-    fn ports<T: UserRepo + AccountRepo + OrderRepo + CertificateRepo + ChallengeTokenStore>() {}
+    fn ports<
+        T: UserRepo + AccountRepo + OrderRepo + CertificateRepo + EventRepo + ChallengeTokenStore,
+    >() {
+    }
     ports::<Store>();
 };

@@ -282,6 +282,7 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(backend)?;
+        crate::lifecycle::store_events(&txn, order.pending_events(), now).await?;
         txn.commit().await.map_err(backend)
     }
 
@@ -476,17 +477,21 @@ impl OrderRepo for Store {
         if let Some(worker) = worker {
             return self.fenced_save(order, &worker, lease_until).await;
         }
+        let txn = self.db.begin().await.map_err(backend)?;
         let result = orders::Entity::update_many()
             .set(self.state_changes(order)?)
             .filter(orders::Column::Id.eq(order.id.get()))
             .filter(orders::Column::Version.eq(Self::version_of(order)))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(backend)?;
         if result.rows_affected == 0 {
-            return Err(Self::missed_write(&self.db, order, None).await?);
+            let missed = Self::missed_write(&txn, order, None).await?;
+            txn.rollback().await.map_err(backend)?;
+            return Err(missed);
         }
-        Ok(())
+        crate::lifecycle::store_events(&txn, order.pending_events(), self.now()).await?;
+        txn.commit().await.map_err(backend)
     }
 
     async fn claim(
@@ -588,5 +593,9 @@ impl OrderRepo for Store {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn set_auto_renew(&self, order: OrderId, auto_renew: bool) -> Result<(), RepoError> {
+        self.update_auto_renew(order, auto_renew).await
     }
 }

@@ -11,11 +11,13 @@
 //! at start-up, so a typo stops the service with a message naming the key instead of
 //! being ignored.
 
+mod lifecycle;
 mod secret;
 mod workers;
 
 pub use workers::{RenewalSection, WorkersSection};
 
+pub use lifecycle::{DeliverySection, LifecycleSection, MetricsSection, WebhookSection};
 pub use secret::Secret;
 
 use acmeport_domain::service::PropagationSettings;
@@ -37,7 +39,7 @@ pub const DEFAULT_FILE: &str = "acmeport.toml";
 /// The top-level keys; environment variables whose first segment is another word (such
 /// as `ACMEPORT_PASSWORD` for `user add`, or a test harness's own variables) are not
 /// configuration.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 15] = [
     "data_dir",
     "api",
     "challenge",
@@ -50,6 +52,9 @@ const SECTIONS: [&str; 12] = [
     "workers",
     "log",
     "bootstrap",
+    "lifecycle",
+    "webhooks",
+    "metrics",
 ];
 
 /// The configuration cannot be loaded or is invalid. Always names the key.
@@ -133,6 +138,9 @@ pub struct Config {
     pub renewal: RenewalSection,
     pub log: LogSection,
     pub bootstrap: BootstrapSection,
+    pub lifecycle: LifecycleSection,
+    pub webhooks: Vec<WebhookSection>,
+    pub metrics: MetricsSection,
 }
 
 impl Default for Config {
@@ -151,6 +159,9 @@ impl Default for Config {
             renewal: RenewalSection::default(),
             log: LogSection::default(),
             bootstrap: BootstrapSection::default(),
+            lifecycle: LifecycleSection::default(),
+            webhooks: Vec::new(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -332,7 +343,7 @@ pub enum ProviderSection {
     Cloudflare(CloudflareSection),
     Rfc2136(Rfc2136Section),
     Exec(ExecSection),
-    Webhook(WebhookSection),
+    Webhook(WebhookDnsSection),
     #[serde(rename = "powerdns")]
     PowerDns(PowerDnsSection),
     #[serde(rename = "acme-dns")]
@@ -421,7 +432,7 @@ pub struct ExecSection {
 /// An HTTP endpoint receiving `{"fqdn", "value"}` (lego's `httpreq`, default mode).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WebhookSection {
+pub struct WebhookDnsSection {
     /// Base URL: calls go to `<endpoint>/present` and `<endpoint>/cleanup`.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -702,6 +713,9 @@ impl Config {
         self.workflow_check()?;
         self.renewal_settings()?;
         self.bootstrap_admin()?;
+        self.lifecycle_settings()?;
+        self.webhook_endpoints()?;
+        self.check_metrics()?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Issued certificates and what is known about them.
 
-use super::{AccountId, CertificateId, OrderId, PrivateKeyPem, UserId};
+use super::{AccountId, CertificateId, OrderId, PrivateKeyPem, RenewalPlan, UserId};
 use time::OffsetDateTime;
 
 /// Whether a certificate may still be used.
@@ -45,6 +45,33 @@ impl RevocationReason {
             Self::CessationOfOperation => 5,
         }
     }
+
+    /// Every reason ACME accepts.
+    pub const ALL: [Self; 5] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+    ];
+
+    /// The RFC 5280 name (`keyCompromise`, ...), as the API spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// Facts read from an issued chain by a [`crate::ports::CertificateInspector`].
@@ -56,6 +83,8 @@ pub struct CertificateInfo {
     pub chain_pem: String,
     /// SHA-256 of the leaf's DER, lower-case hex.
     pub fingerprint: String,
+    /// The subject of the issuing CA, as RFC 4514 text (empty when unknown).
+    pub issuer: String,
     /// The serial number, lower-case hex.
     pub serial: String,
     pub not_before: OffsetDateTime,
@@ -79,9 +108,25 @@ pub struct Certificate {
     pub csr: String,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Why it was revoked (revoked certificates only).
+    pub revocation_reason: Option<RevocationReason>,
+    /// When it is planned to be renewed and why: its order's plan, filled by the service
+    /// when the certificate is its order's current one and will be renewed; `None`
+    /// otherwise (and as stored).
+    pub renewal: Option<RenewalPlan>,
+    /// Why the last renewal of its order failed, with `renewal`.
+    pub renewal_error: Option<String>,
 }
 
 impl Certificate {
+    /// True when it was revoked because its key is compromised: that key must never be
+    /// used again, not even by a renewal of an order placed with an uploaded key or CSR.
+    #[must_use]
+    pub fn key_compromised(&self) -> bool {
+        self.status == CertificateStatus::Revoked
+            && self.revocation_reason == Some(RevocationReason::KeyCompromise)
+    }
+
     /// The leaf followed by its issuers.
     #[must_use]
     pub fn fullchain(&self) -> String {

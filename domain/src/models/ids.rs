@@ -55,6 +55,10 @@ id_type!(
     /// Identifies a stored certificate.
     CertificateId
 );
+id_type!(
+    /// Identifies a stored lifecycle event (and its webhook deliveries).
+    EventId
+);
 
 /// Identifies one worker (one process or task) that claims orders.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -7,8 +7,8 @@
 //! [`TransitionError`] when a step is taken out of turn.
 
 use super::{
-    AccountId, CertificateId, ChallengeKind, CsrSubject, Email, Identifiers, KeySpec, OrderId,
-    PrivateKeyPem, Progress, ProviderName, Published, RenewalPlan, UserId,
+    AccountId, CertificateId, ChallengeKind, CsrSubject, DomainEvent, Email, Identifiers, KeySpec,
+    OrderId, PendingEvents, PrivateKeyPem, Progress, ProviderName, Published, RenewalPlan, UserId,
 };
 use std::fmt;
 use time::OffsetDateTime;
@@ -132,7 +132,8 @@ pub struct OrderSpec {
     pub csr: Option<String>,
     /// A private key the user uploaded, PEM.
     pub key: Option<PrivateKeyPem>,
-    /// Renew the certificate on its own before it expires.
+    /// Renew the certificate automatically (the one setting that may change after
+    /// creation, through `OrderRepo::set_auto_renew`).
     pub auto_renew: bool,
 }
 
@@ -216,6 +217,8 @@ pub struct Order {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     state: OrderState,
+    /// Raised by transitions, stored with the next save in the same transaction.
+    events: PendingEvents,
 }
 
 /// An order to be stored; the repository assigns the id.
@@ -246,7 +249,36 @@ impl Order {
             created_at: new.created_at,
             updated_at,
             state,
+            events: PendingEvents::default(),
         }
+    }
+
+    /// The events raised since this order was read, to be stored by `OrderRepo::save` in
+    /// the same transaction as the state. Each has a unique key, so saving the same order
+    /// twice stores each event once.
+    #[must_use]
+    pub fn pending_events(&self) -> &[DomainEvent] {
+        self.events.as_slice()
+    }
+
+    /// Forgets the pending events (after a save stored them).
+    pub fn clear_events(&mut self) {
+        self.events.clear();
+    }
+
+    /// Raises an event to be stored with the next save (for example
+    /// `certificate.renewed` or `certificate.renewal_failed` by the renewal scheduler).
+    pub fn record_event(&mut self, event: DomainEvent) {
+        self.events.push(event);
+    }
+
+    fn domain_names(&self) -> Vec<String> {
+        self.spec
+            .identifiers
+            .as_slice()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// The stored progress.
@@ -285,9 +317,11 @@ impl Order {
         self.state.version
     }
 
-    /// Notes that a write of this copy was stored: the next write builds on it.
+    /// Notes that a write of this copy was stored: the next write builds on it, and the
+    /// pending events went with it.
     pub fn committed(&mut self) {
         self.state.version += 1;
+        self.events.clear();
     }
 
     /// When a worker should look at the order next; `None` when there is nothing to do.
@@ -464,6 +498,14 @@ impl Order {
         self.state.due_at = None;
         self.state.progress = Progress::default();
         self.resolved_cert_id = Some(certificate);
+        let event = DomainEvent::order_valid(
+            self.user_id,
+            self.id,
+            self.state.attempt,
+            certificate,
+            self.domain_names(),
+        );
+        self.events.push(event);
         Ok(())
     }
 
@@ -502,11 +544,20 @@ impl Order {
     /// When the order is not pending.
     pub fn failed(&mut self, reason: impl Into<String>) -> Result<(), TransitionError> {
         self.require_pending("fail")?;
+        let reason = reason.into();
         self.state.status = OrderStatus::Invalid;
-        self.state.error = Some(reason.into());
+        self.state.error = Some(reason.clone());
         self.state.detail = None;
         self.state.cert_key = None;
         self.state.due_at = None;
+        let event = DomainEvent::order_invalid(
+            self.user_id,
+            self.id,
+            self.state.attempt,
+            reason,
+            self.domain_names(),
+        );
+        self.events.push(event);
         Ok(())
     }
 
@@ -555,7 +606,8 @@ impl Order {
 
     /// A new attempt from `Created`, due now; keeps the version, the attempt count and
     /// material still to clean up.
-    fn restart(&mut self, now: OffsetDateTime, progress: Progress) {
+    fn restart(&mut self, now: OffsetDateTime, mut progress: Progress) {
+        progress.attempt_started = Some(now);
         let attempt = self.state.attempt + 1;
         let version = self.state.version;
         let published = std::mem::take(&mut self.state.published);
@@ -835,6 +887,35 @@ mod tests {
         assert_eq!(o.status(), OrderStatus::Revoked);
         o.reissue(datetime!(2026-01-02 0:00 UTC)).unwrap();
         assert_eq!(o.status(), OrderStatus::Pending);
+    }
+
+    #[test]
+    fn completion_and_failure_raise_their_events_once() {
+        let mut o = order();
+        o.key_ready(None, "c".into()).unwrap();
+        o.placed("u".into()).unwrap();
+        o.published().unwrap();
+        o.propagation_confirmed().unwrap();
+        o.answered().unwrap();
+        o.finalized().unwrap();
+        assert!(o.pending_events().is_empty(), "steps raise no events");
+        o.completed(CertificateId::new(3)).unwrap();
+        let events = o.pending_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, crate::models::EventKind::OrderValid);
+        assert_eq!(events[0].certificate_id, Some(CertificateId::new(3)));
+        assert_eq!(events[0].domains, vec!["a.example.com".to_owned()]);
+        o.clear_events();
+        o.reissue(datetime!(2026-01-02 0:00 UTC)).unwrap();
+        o.failed("refused").unwrap();
+        let events = o.pending_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, crate::models::EventKind::OrderInvalid);
+        assert_eq!(events[0].error.as_deref(), Some("refused"));
+        assert_eq!(events[0].key(), "order.invalid:1:2", "keyed by attempt");
+        let mut fresh = order();
+        fresh.record_event(events[0].clone());
+        assert_eq!(fresh, order(), "pending events are not part of equality");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Progress {
     /// While a DNS-01 order waits for propagation: every authoritative nameserver's last
     /// answer for every record.
     pub nameservers: Vec<NameserverStatus>,
+    /// When the attempt in flight began (a reissue or renewal; the first attempt began
+    /// when the order was created).
+    pub attempt_started: Option<OffsetDateTime>,
     /// The attempt in flight renews the current certificate: a failure keeps the order
     /// `valid` with its certificate and schedules another try.
     pub renewal: bool,

@@ -156,7 +156,8 @@ impl Acmeport {
                 Ok(()) | Err(AcmeError::AlreadyRevoked) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.record_revocation(&certificate).await?;
+            self.record_revocation(&certificate, RevocationReason::CessationOfOperation)
+                .await?;
         }
         self.ports.acme.deactivate(&account.credentials).await?;
         account.status = AccountStatus::Deactivated;

@@ -2,13 +2,14 @@
 
 use super::{Acmeport, LookupError, RevokeError};
 use crate::models::{
-    Certificate, CertificateId, CertificateStatus, Listing, OrderStatus, Page, RevocationReason,
-    User,
+    Certificate, CertificateId, CertificateStatus, DomainEvent, Listing, OrderStatus, Page,
+    RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
 impl Acmeport {
-    /// The user's certificate with this id.
+    /// The user's certificate with this id, with its renewal plan (the stored one, or
+    /// the lifetime rule's when it is due for automatic renewal and none is stored).
     ///
     /// # Errors
     ///
@@ -18,15 +19,20 @@ impl Acmeport {
         user: &User,
         id: CertificateId,
     ) -> Result<Certificate, LookupError> {
-        self.ports
+        let certificate = self
+            .ports
             .certificates
             .get(id)
             .await?
             .filter(|c| c.user_id == user.id)
-            .ok_or(LookupError::NotFound("certificate"))
+            .ok_or(LookupError::NotFound("certificate"))?;
+        let mut one = [certificate];
+        self.with_renewal_plans(&mut one).await?;
+        let [certificate] = one;
+        Ok(certificate)
     }
 
-    /// A page of the user's certificates.
+    /// A page of the user's certificates, with their renewal plans.
     ///
     /// # Errors
     ///
@@ -36,7 +42,9 @@ impl Acmeport {
         user: &User,
         page: Page,
     ) -> Result<Listing<Certificate>, RepoError> {
-        self.ports.certificates.list(user.id, page).await
+        let mut listing = self.ports.certificates.list(user.id, page).await?;
+        self.with_renewal_plans(&mut listing.items).await?;
+        Ok(listing)
     }
 
     async fn owned_certificate(
@@ -66,12 +74,13 @@ impl Acmeport {
             return Err(RevokeError::AlreadyRevoked);
         }
         self.revoke_at_ca(&certificate, reason).await?;
-        self.record_revocation(&certificate).await?;
-        tracing::info!(certificate.id = %id, "certificate revoked");
+        self.record_revocation(&certificate, reason).await?;
+        tracing::info!(certificate.id = %id, reason = reason.as_str(), "certificate revoked");
         self.owned_certificate(user, id).await
     }
 
-    /// Revokes the certificate unless it is revoked already, then deletes it and its key.
+    /// Revokes the certificate for `reason` unless it is revoked already, then deletes it
+    /// and its key.
     ///
     /// # Errors
     ///
@@ -80,12 +89,12 @@ impl Acmeport {
         &self,
         user: &User,
         id: CertificateId,
+        reason: RevocationReason,
     ) -> Result<(), RevokeError> {
         let certificate = self.owned_certificate(user, id).await?;
         if certificate.status == CertificateStatus::Valid {
-            self.revoke_at_ca(&certificate, RevocationReason::Unspecified)
-                .await?;
-            self.record_revocation(&certificate).await?;
+            self.revoke_at_ca(&certificate, reason).await?;
+            self.record_revocation(&certificate, reason).await?;
         }
         self.ports.certificates.delete(id).await?;
         self.update_order(certificate.order_id, |order| {
@@ -123,21 +132,40 @@ impl Acmeport {
         }
     }
 
-    /// Marks the certificate revoked and, when it is its order's current one, the order.
+    /// Marks the certificate revoked (raising `certificate.revoked` in the same write)
+    /// and, when it is its order's current one, the order.
     pub(super) async fn record_revocation(
         &self,
         certificate: &Certificate,
+        reason: RevocationReason,
     ) -> Result<(), RepoError> {
+        let event = DomainEvent::certificate_revoked(
+            certificate.user_id,
+            certificate.order_id,
+            certificate.id,
+            reason,
+            certificate.info.names.clone(),
+        );
         self.ports
             .certificates
-            .mark_revoked(certificate.id, self.now())
+            .mark_revoked(certificate.id, self.now(), reason, event)
             .await?;
-        self.update_order(certificate.order_id, |order| {
-            order.resolved_cert_id == Some(certificate.id)
-                && order.status() == OrderStatus::Valid
-                && order.certificate_revoked(certificate.id).is_ok()
-        })
-        .await?;
+        let order = self
+            .update_order(certificate.order_id, |order| {
+                order.resolved_cert_id == Some(certificate.id)
+                    && order.status() == OrderStatus::Valid
+                    && order.certificate_revoked(certificate.id).is_ok()
+            })
+            .await?;
+        // A compromised key the order would use again (uploaded key or CSR) must not be
+        // renewed into a new certificate.
+        if let Some(order) = order {
+            let reuses_key = order.spec.key.is_some() || order.spec.csr.is_some();
+            if reason == RevocationReason::KeyCompromise && reuses_key && order.spec.auto_renew {
+                self.ports.orders.set_auto_renew(order.id, false).await?;
+                tracing::warn!(order.id = %order.id, "key compromised: the order's uploaded key is not renewed again");
+            }
+        }
         Ok(())
     }
 }

@@ -3,19 +3,22 @@
 mod accounts;
 mod certificates;
 mod errors;
+mod events;
 mod orders;
 mod users;
 mod workflow;
 
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
+pub use events::{DeliveryPolicy, LifecycleSettings};
 pub use orders::CreateOrder;
 pub use workflow::WorkOutcome;
 
 use crate::models::{Backoff, CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
     AccountRepo, AcmeClient, CertificateInspector, CertificateRepo, ChallengeTokenStore, Clock,
-    CsrFactory, DnsProvider, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner, UserRepo,
+    CsrFactory, DnsProvider, EventRepo, OrderRepo, PasswordHasher, PropagationChecker, TokenSigner,
+    UserRepo,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +31,8 @@ pub struct Ports {
     pub accounts: Arc<dyn AccountRepo>,
     pub orders: Arc<dyn OrderRepo>,
     pub certificates: Arc<dyn CertificateRepo>,
+    /// Lifecycle events and their webhook outbox.
+    pub events: Arc<dyn EventRepo>,
     pub tokens: Arc<dyn ChallengeTokenStore>,
     pub acme: Arc<dyn AcmeClient>,
     pub csr: Arc<dyn CsrFactory>,
@@ -138,6 +143,8 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// How long a worker's claim on an order lasts without renewal.
     pub lease: Duration,
+    /// Expiry warnings and webhook delivery.
+    pub lifecycle: LifecycleSettings,
     /// How long transient failures (network, storage, a CA's 5xx or rate limit, a step
     /// past its deadline) of one step are retried before the order fails.
     pub retry_budget: Duration,
@@ -199,6 +206,7 @@ impl Default for Settings {
             propagation: PropagationSettings::default(),
             token_ttl: Duration::from_secs(3600),
             lease: Duration::from_secs(30),
+            lifecycle: LifecycleSettings::default(),
             retry_budget: Duration::from_secs(600),
             retry_backoff: Backoff {
                 initial: Duration::from_secs(2),
@@ -273,3 +281,6 @@ impl Acmeport {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lifecycle_tests;

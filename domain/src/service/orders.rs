@@ -55,6 +55,12 @@ impl Acmeport {
         }
         let provider = self.choose_provider(&request)?;
         let (csr, key) = self.check_uploads(&request)?;
+        // An order without its own e-mail uses its account's, in the CSR and when
+        // looking for the same order.
+        let email = request
+            .email
+            .clone()
+            .unwrap_or_else(|| account.email.clone());
 
         if let Some(mut existing) = self
             .ports
@@ -64,7 +70,7 @@ impl Acmeport {
                 account.id,
                 &request.identifiers,
                 request.challenge,
-                request.email.clone(),
+                Some(email.clone()),
             )
             .await?
         {
@@ -91,7 +97,7 @@ impl Acmeport {
                     identifiers: request.identifiers,
                     challenge: request.challenge,
                     provider,
-                    email: request.email,
+                    email: Some(email),
                     subject: request.subject,
                     key_spec: request.key_spec.unwrap_or(self.settings.default_key_spec),
                     csr,
@@ -178,6 +184,25 @@ impl Acmeport {
             .await?
             .filter(|o| o.user_id == user.id)
             .ok_or(LookupError::NotFound("order"))
+    }
+
+    /// Turns automatic renewal of the user's order on or off and returns the order.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] when absent or owned by another user.
+    pub async fn set_auto_renew(
+        &self,
+        user: &User,
+        id: OrderId,
+        auto_renew: bool,
+    ) -> Result<Order, LookupError> {
+        let order = self.get_order(user, id).await?;
+        if order.spec.auto_renew != auto_renew {
+            self.ports.orders.set_auto_renew(id, auto_renew).await?;
+            tracing::info!(order.id = %id, auto_renew, "order renewal setting changed");
+        }
+        self.get_order(user, id).await
     }
 
     /// A page of the user's orders.

@@ -881,7 +881,10 @@ async fn purge_revokes_then_deletes() {
     let kit = Kit::new();
     let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
     let cert_id = work(&kit).await.resolved_cert_id.unwrap();
-    kit.service.purge_certificate(&u, cert_id).await.unwrap();
+    kit.service
+        .purge_certificate(&u, cert_id, RevocationReason::Unspecified)
+        .await
+        .unwrap();
     assert_eq!(
         kit.acme.revoked().len(),
         1,
@@ -894,7 +897,9 @@ async fn purge_revokes_then_deletes() {
         (OrderStatus::Revoked, None)
     );
     assert!(matches!(
-        kit.service.purge_certificate(&u, cert_id).await,
+        kit.service
+            .purge_certificate(&u, cert_id, RevocationReason::Unspecified)
+            .await,
         Err(RevokeError::NotFound)
     ));
 }
@@ -1394,4 +1399,41 @@ async fn a_write_based_on_a_stale_copy_is_refused() {
         .unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
     assert_eq!(order_of(&kit, order.id).status(), OrderStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_compromised_uploaded_key_is_never_renewed_into_a_new_certificate() {
+    let kit = Kit::with_settings(without_ari());
+    let u = user(&kit, "dora").await;
+    let a = account(&kit, &u).await;
+    let mut r = request(&a, &["k.example.com"]);
+    r.key = Some(PrivateKeyPem::new("KEY uploaded 1"));
+    let (order, _) = kit.service.create_order(&u, r).await.unwrap();
+    let first = work(&kit).await.resolved_cert_id.unwrap();
+    kit.service.reorder(&u, order.id).await.unwrap();
+    let second = work(&kit).await;
+    assert_ne!(second.resolved_cert_id, Some(first));
+    assert!(
+        second.due_at().is_some(),
+        "the current certificate is planned for renewal"
+    );
+
+    // The older certificate, with the same uploaded key, is revoked for keyCompromise.
+    kit.service
+        .revoke_certificate(&u, first, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+    let order = order_of(&kit, order.id);
+    assert!(!order.spec.auto_renew, "renewals with that key are stopped");
+    kit.clock.advance(80 * DAY);
+    if kit.service.work_one(&worker()).await.unwrap().is_some() {
+        let settled = order_of(&kit, order.id);
+        assert_eq!(settled.state().attempt, 2, "no renewal began");
+        assert_eq!(settled.due_at(), None);
+    }
+    assert_eq!(
+        kit.store.certificates().len(),
+        2,
+        "no certificate was issued with the compromised key"
+    );
 }

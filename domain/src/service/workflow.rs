@@ -15,9 +15,9 @@
 
 use super::{Acmeport, WorkError};
 use crate::models::{
-    AccountStatus, AcmeAccount, Certificate, CertificateStatus, ChallengeKind, NameserverStatus,
-    NewCertificate, Order, OrderId, OrderStatus, OrderStep, ProviderName, Published, RenewalPlan,
-    RenewalReason, TxtRecord, WorkerId,
+    AccountStatus, AcmeAccount, Certificate, CertificateStatus, ChallengeKind, DomainEvent,
+    NameserverStatus, NewCertificate, Order, OrderId, OrderStatus, OrderStep, ProviderName,
+    Published, RenewalPlan, RenewalReason, TxtRecord, WorkerId,
 };
 use crate::ports::{AcmeError, AcmeProgress, CsrError, DnsError, PropagationError, RepoError};
 use futures::future::{self, Either};
@@ -303,6 +303,15 @@ impl Acmeport {
             let due = expires.filter(|end| next < *end).map(|_| next);
             tracing::warn!(reason = %reason, failures, next = ?due, "renewal failed; the current certificate stays");
             order.schedule_renewal(due, plan)?;
+            crate::metrics::renewal_failed();
+            order.record_event(DomainEvent::certificate_renewal_failed(
+                order.user_id,
+                order.id,
+                order.resolved_cert_id,
+                failures,
+                reason,
+                domain_names(order),
+            ));
         } else {
             order.failed(reason)?;
             self.keep_due_for_cleanup(order);
@@ -647,7 +656,24 @@ impl Acmeport {
                     })
                     .await?;
                 let renewed = order.renewing();
+                let replaced = order.resolved_cert_id;
+                let started = order
+                    .state()
+                    .progress
+                    .attempt_started
+                    .unwrap_or(order.created_at);
                 order.completed(certificate.id)?;
+                crate::metrics::issuance_finished((self.now() - started).unsigned_abs());
+                if renewed {
+                    crate::metrics::renewal_done();
+                    order.record_event(DomainEvent::certificate_renewed(
+                        order.user_id,
+                        order.id,
+                        certificate.id,
+                        replaced,
+                        domain_names(order),
+                    ));
+                }
                 self.schedule_new_certificate(order, &certificate)?;
                 tracing::info!(certificate.id = %certificate.id, not_after = %certificate.info.not_after, renewed, "certificate stored");
             }
@@ -787,6 +813,12 @@ impl Acmeport {
                 records = records.len(),
                 "TXT records visible on every authoritative nameserver"
             );
+            let waited = order
+                .state()
+                .progress
+                .waiting_since
+                .map_or(Duration::ZERO, |since| (self.now() - since).unsigned_abs());
+            crate::metrics::propagation_waited(waited);
             return Ok(true);
         }
         missing.dedup();
@@ -835,6 +867,16 @@ impl Acmeport {
             Err(e) => Err(StepError::transient(error_chain(&e))),
         }
     }
+}
+
+fn domain_names(order: &Order) -> Vec<String> {
+    order
+        .spec
+        .identifiers
+        .as_slice()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn acme_url(order: &Order) -> Result<String, StepError> {

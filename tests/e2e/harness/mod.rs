@@ -147,6 +147,7 @@ impl HttpStack {
             accounts: store.clone(),
             orders: store.clone(),
             certificates: store.clone(),
+            events: store.clone(),
             tokens: store.clone(),
             acme: acme.clone(),
             csr: Arc::new(keys),

@@ -501,6 +501,16 @@ impl ApiClient {
         self.send(request, &format!("POST {path}")).await
     }
 
+    /// `DELETE <path>` with a JSON body: the status and the JSON answer.
+    pub async fn delete_with_body(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let request = self.http.delete(format!("{}{path}", self.base)).json(body);
+        self.send(request, &format!("DELETE {path}")).await
+    }
+
     /// `GET <path>`: the status and the JSON answer.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let request = self.http.get(format!("{}{path}", self.base));

@@ -7,12 +7,14 @@
 
 mod accounts;
 mod certificates;
+mod events;
 mod orders;
 mod users;
 
 pub(crate) use accounts::{AccountResponse, RegisterAccountRequest};
-pub(crate) use certificates::{CertificateResponse, CertificateSummary};
-pub(crate) use orders::{CreateOrderRequest, OrderResponse};
+pub(crate) use certificates::{CertificateResponse, CertificateSummary, RevokeRequest};
+pub(crate) use events::EventResponse;
+pub(crate) use orders::{CreateOrderRequest, OrderResponse, UpdateOrderRequest};
 pub(crate) use users::{CreateUserRequest, ResourceResponse, TokenResponse, UserResponse};
 
 use crate::error::ApiError;

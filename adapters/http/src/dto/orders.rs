@@ -66,6 +66,8 @@ pub(crate) struct CreateOrderRequest {
     pub key_type: Option<String>,
     /// When the same order exists, order a new certificate for it.
     pub reissue: Option<bool>,
+    /// Renew the certificate automatically (default true).
+    pub auto_renew: Option<bool>,
 }
 
 impl std::fmt::Debug for CreateOrderRequest {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for CreateOrderRequest {
             .field("provider", &self.provider)
             .field("key", &self.key.as_ref().map(|_| "***"))
             .field("reissue", &self.reissue)
+            .field("auto_renew", &self.auto_renew)
             .finish_non_exhaustive()
     }
 }
@@ -125,7 +128,7 @@ impl CreateOrderRequest {
             csr,
             key,
             reissue: self.reissue.unwrap_or(false),
-            auto_renew: true,
+            auto_renew: self.auto_renew.unwrap_or(true),
         })
     }
 }
@@ -172,6 +175,8 @@ pub(crate) struct OrderResponse {
     pub propagation: Vec<NameserverView>,
     /// 1 for the first issuance, incremented by each reissue.
     pub attempt: u32,
+    /// Whether the certificate is renewed automatically.
+    pub auto_renew: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -234,8 +239,17 @@ impl From<&Order> for OrderResponse {
                 })
                 .collect(),
             attempt: state.attempt,
+            auto_renew: o.spec.auto_renew,
             created_at: rfc3339(o.created_at),
             updated_at: rfc3339(o.updated_at),
         }
     }
+}
+
+/// `PATCH /api/order/<id>`: the settings that may change after creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateOrderRequest {
+    /// Renew the certificate automatically.
+    pub auto_renew: bool,
 }

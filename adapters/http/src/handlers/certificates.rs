@@ -1,11 +1,11 @@
 //! Certificates.
 
-use crate::dto::{CertificateResponse, CertificateSummary, StatusResponse};
+use crate::dto::{CertificateResponse, CertificateSummary, RevokeRequest, StatusResponse};
 use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
-use acmeport_domain::{CertificateId, Page, RevocationReason, User};
+use acmeport_domain::{CertificateId, Page, User};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -57,22 +57,30 @@ pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, A
     ))
 }
 
-/// Revokes the certificate at the ACME server.
+/// Revokes the certificate at the ACME server, for the reason the optional body gives.
 #[utoipa::path(
     delete, path = "/api/certificate/{id}", tag = "certificates",
     params(("id" = i64, Path, description = "Certificate id")),
+    request_body(content = Option<RevokeRequest>, description = "Optional: the revocation reason (default `unspecified`)"),
     responses(
         (status = 200, description = "Revoked", body = StatusResponse),
-        (status = 400, description = "No such certificate of the caller, already revoked, or the ACME server refused", body = StatusResponse),
+        (status = 400, description = "No such certificate of the caller, already revoked, an unknown reason, or the ACME server refused", body = StatusResponse),
+        (status = 413, description = "Body larger than the configured limit", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
         (status = 502, description = "The ACME server could not be reached", body = StatusResponse),
     ),
     security(("basic" = []))
 )]
-pub(crate) async fn revoke(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+pub(crate) async fn revoke(
+    id: i64,
+    api: Api,
+    user: User,
+    body: Option<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let reason = body.unwrap_or_default().try_into_domain()?;
     let certificate = api
         .service()
-        .revoke_certificate(&user, CertificateId::new(id), RevocationReason::Unspecified)
+        .revoke_certificate(&user, CertificateId::new(id), reason)
         .await?;
     Ok(reply::json(
         StatusCode::OK,
@@ -80,21 +88,30 @@ pub(crate) async fn revoke(id: i64, api: Api, user: User) -> Result<Response, Ap
     ))
 }
 
-/// `PURGE`: revokes the certificate unless already revoked, then deletes it and its key.
+/// `PURGE`: revokes the certificate unless already revoked (for the reason the optional
+/// body gives), then deletes it and its key.
 #[utoipa::path(
     trace, path = "/api/certificate/{id}", tag = "certificates", operation_id = "purge_certificate",
     params(("id" = i64, Path, description = "Certificate id")),
+    request_body(content = Option<RevokeRequest>, description = "Optional: the revocation reason (default `unspecified`)"),
     responses(
         (status = 200, description = "Revoked and deleted", body = StatusResponse),
-        (status = 400, description = "No such certificate of the caller, or the ACME server refused", body = StatusResponse),
+        (status = 400, description = "No such certificate of the caller, an unknown reason, or the ACME server refused", body = StatusResponse),
+        (status = 413, description = "Body larger than the configured limit", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
         (status = 502, description = "The ACME server could not be reached", body = StatusResponse),
     ),
     security(("basic" = []))
 )]
-pub(crate) async fn purge(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+pub(crate) async fn purge(
+    id: i64,
+    api: Api,
+    user: User,
+    body: Option<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let reason = body.unwrap_or_default().try_into_domain()?;
     api.service()
-        .purge_certificate(&user, CertificateId::new(id))
+        .purge_certificate(&user, CertificateId::new(id), reason)
         .await?;
     Ok(reply::json(StatusCode::OK, &StatusResponse::new("purged")))
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod certificates;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod orders;
 pub(crate) mod users;

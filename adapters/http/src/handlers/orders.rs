@@ -1,6 +1,8 @@
 //! Orders (`seed/orders.md`).
 
-use crate::dto::{CreateOrderRequest, CreatedResponse, OrderResponse, StatusResponse};
+use crate::dto::{
+    CreateOrderRequest, CreatedResponse, OrderResponse, StatusResponse, UpdateOrderRequest,
+};
 use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
@@ -119,4 +121,30 @@ pub(crate) async fn reorder(id: i64, api: Api, user: User) -> Result<Response, A
             status: order.status().as_str().to_owned(),
         },
     ))
+}
+
+/// Changes the order's settings: whether its certificate is renewed automatically.
+#[utoipa::path(
+    patch, path = "/api/order/{id}", tag = "orders",
+    params(("id" = i64, Path, description = "Order id")),
+    request_body = UpdateOrderRequest,
+    responses(
+        (status = 200, description = "The order, changed", body = OrderResponse),
+        (status = 400, description = "No such order of the caller, or an invalid body", body = StatusResponse),
+        (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+        (status = 413, description = "Body larger than the configured limit", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn update(
+    id: i64,
+    api: Api,
+    user: User,
+    body: UpdateOrderRequest,
+) -> Result<Response, ApiError> {
+    let order = api
+        .service()
+        .set_auto_renew(&user, OrderId::new(id), body.auto_renew)
+        .await?;
+    Ok(reply::json(StatusCode::OK, &OrderResponse::from(&order)))
 }

@@ -29,6 +29,12 @@ pub struct Model {
     pub csr: String,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The issuing CA's subject, RFC 4514 text.
+    #[sea_orm(column_type = "Text")]
+    pub issuer: String,
+    /// The RFC 5280 reason name of a revocation.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub revocation_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod certificates;
 pub mod challenge_tokens;
+pub mod lifecycle_events;
 pub mod order_events;
 pub mod orders;
 pub mod users;
