@@ -103,13 +103,13 @@ impl Acmeport {
                 continue;
             }
             let id = certificate.order_id;
-            if !auto_renew_current.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = auto_renew_current.entry(id) {
                 let order = self.ports.orders.get(id).await?.filter(|o| {
                     self.settings.renewal.enabled
                         && o.spec.auto_renew
                         && o.status() == OrderStatus::Valid
                 });
-                auto_renew_current.insert(id, order);
+                slot.insert(order);
             }
             let Some(order) = auto_renew_current.get(&id).and_then(Option::as_ref) else {
                 continue;
