@@ -36,6 +36,7 @@ mod entity;
 mod error;
 mod migration;
 mod orders;
+mod security;
 mod tokens;
 mod users;
 

@@ -34,8 +34,9 @@ pub const DEFAULT_FILE: &str = "acmeport.toml";
 /// The top-level keys; environment variables whose first segment is another word (such
 /// as `ACMEPORT_PASSWORD` for `user add`, or a test harness's own variables) are not
 /// configuration.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "data_dir",
+    "authorization",
     "api",
     "challenge",
     "database",
@@ -125,6 +126,7 @@ pub struct Config {
     pub csr: CsrSection,
     pub dns: DnsSection,
     pub auth: AuthSection,
+    pub authorization: AuthorizationSection,
     pub keys: KeysSection,
     pub workers: WorkersSection,
     pub log: LogSection,
@@ -142,6 +144,7 @@ impl Default for Config {
             csr: CsrSection::default(),
             dns: DnsSection::default(),
             auth: AuthSection::default(),
+            authorization: AuthorizationSection::default(),
             keys: KeysSection::default(),
             workers: WorkersSection::default(),
             log: LogSection::default(),
@@ -329,6 +332,16 @@ pub enum ProviderSection {
 }
 
 impl ProviderSection {
+    /// The zones the instance may write in, as configured (empty: any).
+    #[must_use]
+    pub fn zones(&self) -> &[String] {
+        match self {
+            Self::Route53(r) => &r.zones,
+            Self::Cloudflare(c) => &c.zones,
+            Self::Rfc2136(r) => &r.zones,
+        }
+    }
+
     /// The `kind` value.
     #[must_use]
     pub fn kind(&self) -> &'static str {
@@ -353,6 +366,8 @@ pub struct Route53Section {
     /// The hosted zone; found by walking up the name when absent.
     pub hosted_zone_id: Option<String>,
     pub ttl: Option<i64>,
+    /// The zones this instance may write records in; any when empty.
+    pub zones: Vec<String>,
 }
 
 /// Cloudflare (API v4) with an API token.
@@ -368,6 +383,9 @@ pub struct CloudflareSection {
     pub zone_id: Option<String>,
     #[serde(default)]
     pub ttl: Option<u32>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// RFC 2136 dynamic updates with TSIG (BIND, Knot, PowerDNS).
@@ -387,6 +405,9 @@ pub struct Rfc2136Section {
     pub ttl: Option<u32>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// How DNS-01 records are checked before the CA is asked to validate.
@@ -453,6 +474,17 @@ impl Default for AuthSection {
             argon2_parallelism: argon2.parallelism,
         }
     }
+}
+
+/// Who may order which names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationSection {
+    /// True lets every user order any name (one team sharing the service). False (the
+    /// default) lets non-admins order only the names an admin granted them
+    /// (`POST /api/users/<id>/domains`): a forgotten setting then refuses an order
+    /// instead of writing records into every zone the DNS credentials reach.
+    pub allow_any_name: bool,
 }
 
 /// The master keys that encrypt private keys and ACME credentials at rest.
@@ -615,6 +647,7 @@ impl Config {
         self.csr_subject()?;
         self.key_spec()?;
         self.provider_names()?;
+        self.provider_zones()?;
         self.unchecked_providers()?;
         self.propagation()?;
         self.token_ttl()?;
@@ -752,6 +785,43 @@ impl Config {
             ));
         }
         Ok((names, Some(default)))
+    }
+
+    /// The zones each provider instance is confined to (instances that list none are
+    /// left out: they may write anywhere their credentials reach).
+    ///
+    /// # Errors
+    ///
+    /// A zone that is not a domain name, naming `dns.providers.<name>.zones`.
+    pub fn provider_zones(
+        &self,
+    ) -> Result<Vec<(ProviderName, acmeport_domain::service::ZoneScope)>, ConfigError> {
+        let mut confined = Vec::new();
+        for (name, section) in &self.dns.providers {
+            if section.zones().is_empty() {
+                continue;
+            }
+            let key = format!("dns.providers.{name}.zones");
+            let id = ProviderName::parse(name).map_err(|e| ConfigError::invalid(&key, e))?;
+            let zones = section
+                .zones()
+                .iter()
+                .enumerate()
+                .map(|(i, zone)| {
+                    acmeport_domain::DomainName::parse(zone)
+                        .ok()
+                        .filter(|z| !z.is_wildcard())
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                format!("{key}[{i}]"),
+                                format!("`{zone}` is not a zone name"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            confined.push((id, acmeport_domain::service::ZoneScope::new(zones)));
+        }
+        Ok(confined)
     }
 
     /// The provider instances exempt from the propagation check.

@@ -9,6 +9,7 @@ mod ids;
 mod key_spec;
 mod order;
 mod secret;
+mod security;
 mod subject;
 mod user;
 
@@ -21,5 +22,6 @@ pub use ids::*;
 pub use key_spec::*;
 pub use order::*;
 pub use secret::*;
+pub use security::*;
 pub use subject::*;
 pub use user::*;

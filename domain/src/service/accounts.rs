@@ -2,8 +2,9 @@
 
 use super::{Acmeport, DeregisterAccountError, LookupError, RegisterAccountError};
 use crate::models::{
-    AccountId, AccountStatus, AcmeAccount, CsrSubject, DirectoryUrl, Email, ExternalAccountBinding,
-    Listing, NewAcmeAccount, Page, PrivateKeyPem, RevocationReason, User,
+    AccountId, AccountStatus, AcmeAccount, AuditAction, CsrSubject, DirectoryUrl, Email,
+    ExternalAccountBinding, Listing, NewAcmeAccount, Page, Principal, PrivateKeyPem,
+    RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
@@ -71,6 +72,13 @@ impl Acmeport {
         match inserted {
             Ok(account) => {
                 tracing::info!(account.id = %account.id, user.id = %user.id, directory = %directory, "ACME account registered");
+                self.audit(
+                    &Principal::user(user.clone()),
+                    AuditAction::AccountRegistered,
+                    format!("account {}", account.id),
+                    format!("directory {directory}"),
+                )
+                .await;
                 Ok((account, Outcome::Created))
             }
             // A concurrent request registered the same account first.
@@ -162,6 +170,13 @@ impl Acmeport {
         account.status = AccountStatus::Deactivated;
         self.ports.accounts.update(&account).await?;
         tracing::info!(account.id = %account.id, "ACME account deactivated");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::AccountDeactivated,
+            format!("account {}", account.id),
+            String::new(),
+        )
+        .await;
         Ok(account)
     }
 
@@ -186,6 +201,13 @@ impl Acmeport {
         account.credentials = self.ports.acme.roll_key(&account.credentials).await?;
         self.ports.accounts.update(&account).await?;
         tracing::info!(account.id = %account.id, "ACME account key rolled over");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::AccountKeyRolled,
+            format!("account {}", account.id),
+            String::new(),
+        )
+        .await;
         Ok(account)
     }
 }

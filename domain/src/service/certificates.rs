@@ -2,7 +2,8 @@
 
 use super::{Acmeport, LookupError, RevokeError};
 use crate::models::{
-    Certificate, CertificateId, CertificateStatus, Listing, Page, RevocationReason, User,
+    AuditAction, Certificate, CertificateId, CertificateStatus, Listing, Page, Principal,
+    RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
@@ -23,6 +24,30 @@ impl Acmeport {
             .await?
             .filter(|c| c.user_id == user.id)
             .ok_or(LookupError::NotFound("certificate"))
+    }
+
+    /// The caller's certificate with this id, to hand out with its private key: recorded
+    /// in the audit log when the key is included.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] when absent or owned by another user.
+    pub async fn download_certificate(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+    ) -> Result<Certificate, LookupError> {
+        let certificate = self.get_certificate(&principal.user, id).await?;
+        if certificate.key.is_some() {
+            self.audit(
+                principal,
+                AuditAction::CertificateDownloaded,
+                format!("certificate {id}"),
+                "with private key".to_owned(),
+            )
+            .await;
+        }
+        Ok(certificate)
     }
 
     /// A page of the user's certificates.
@@ -67,6 +92,13 @@ impl Acmeport {
         self.revoke_at_ca(&certificate, reason).await?;
         self.record_revocation(&certificate).await?;
         tracing::info!(certificate.id = %id, "certificate revoked");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::CertificateRevoked,
+            format!("certificate {id}"),
+            format!("reason {}", reason.code()),
+        )
+        .await;
         self.owned_certificate(user, id).await
     }
 
@@ -95,6 +127,13 @@ impl Acmeport {
             }
         }
         tracing::info!(certificate.id = %id, "certificate purged");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::CertificatePurged,
+            format!("certificate {id}"),
+            String::new(),
+        )
+        .await;
         Ok(())
     }
 

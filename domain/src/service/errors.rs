@@ -62,6 +62,9 @@ pub enum DeregisterAccountError {
 /// Creating an order failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateOrderError {
+    /// A name is not covered by the caller's grants; names it.
+    #[error("domain `{0}` is not granted to this user")]
+    NotGranted(String),
     /// The account does not exist or belongs to another user.
     #[error("account not found")]
     AccountNotFound,
@@ -90,6 +93,9 @@ pub enum CreateOrderError {
 pub enum ReorderError {
     #[error("order not found")]
     NotFound,
+    /// A name is not (any longer) covered by the caller's grants; names it.
+    #[error("domain `{0}` is not granted to this user")]
+    NotGranted(String),
     #[error("the order is still being processed")]
     StillPending,
     #[error("account is deactivated")]

@@ -4,12 +4,18 @@ mod accounts;
 mod certificates;
 mod errors;
 mod orders;
+mod security;
 mod users;
 mod workflow;
+mod zones;
 
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
 pub use orders::CreateOrder;
+pub use security::{
+    AuthorizeError, CreateApiKey, ManageError, SecurityPorts, UserChange, API_KEY_PREFIX,
+};
+pub use zones::ZoneScope;
 
 use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
@@ -42,6 +48,9 @@ pub struct Ports {
 #[derive(Clone, Default)]
 pub struct DnsProviders {
     instances: BTreeMap<ProviderName, Arc<dyn DnsProvider>>,
+    /// The instances as given, before [`Self::with_zones`] confined them.
+    unconfined: BTreeMap<ProviderName, Arc<dyn DnsProvider>>,
+    zones: BTreeMap<ProviderName, ZoneScope>,
     default: Option<ProviderName>,
     unchecked: std::collections::BTreeSet<ProviderName>,
 }
@@ -56,8 +65,36 @@ impl DnsProviders {
     /// Adds an instance under `name` (replacing one of that name).
     #[must_use]
     pub fn with(mut self, name: ProviderName, provider: Arc<dyn DnsProvider>) -> Self {
-        self.instances.insert(name, provider);
+        self.unconfined.insert(name.clone(), provider);
+        self.confine(name)
+    }
+
+    /// Confines the instance `name` to `zones`: it writes and removes no record outside
+    /// them, whatever asks it to (the instance handed out by [`Self::get`] refuses).
+    #[must_use]
+    pub fn with_zones(mut self, name: ProviderName, zones: ZoneScope) -> Self {
+        self.zones.insert(name.clone(), zones);
+        self.confine(name)
+    }
+
+    fn confine(mut self, name: ProviderName) -> Self {
+        if let Some(provider) = self.unconfined.get(&name).cloned() {
+            let provider = match self.zones.get(&name) {
+                Some(zones) => zones::confined(provider, zones.clone()),
+                None => provider,
+            };
+            self.instances.insert(name, provider);
+        }
         self
+    }
+
+    /// True when the instance `name` may write a record at `record_name`: it is
+    /// configured and `record_name` lies in one of its zones (any name, when it lists
+    /// none).
+    #[must_use]
+    pub fn may_write(&self, name: &ProviderName, record_name: &str) -> bool {
+        self.instances.contains_key(name)
+            && self.zones.get(name).is_none_or(|z| z.contains(record_name))
     }
 
     /// Names the instance used when an order names none.
@@ -135,6 +172,11 @@ pub struct Settings {
     pub propagation: PropagationSettings,
     /// How long API tokens are valid.
     pub token_ttl: Duration,
+    /// True lets every user order any name (a single-team installation); false lets
+    /// non-admins order only the names their grants cover. The library default is true:
+    /// an embedding program has no users of its own; the `acmeport` server's
+    /// configuration defaults to false.
+    pub allow_any_name: bool,
     /// How long a worker's claim on an order lasts without renewal.
     pub lease: Duration,
     /// How often a transient failure (network, storage) of one step is retried before the
@@ -153,6 +195,7 @@ impl Default for Settings {
             default_key_spec: KeySpec::default(),
             propagation: PropagationSettings::default(),
             token_ttl: Duration::from_secs(3600),
+            allow_any_name: true,
             lease: Duration::from_secs(30),
             step_retries: 3,
             retry_backoff: Duration::from_secs(2),
@@ -168,6 +211,8 @@ pub struct Acmeport {
     /// A hash to verify against when the user is unknown, so that a login for an unknown
     /// name costs as much as one with a wrong password (no username probing by timing).
     decoy_hash: Arc<std::sync::Mutex<Option<crate::models::PasswordHash>>>,
+    /// Grants, API keys and the audit log, when wired ([`Acmeport::with_security`]).
+    security: Option<Arc<SecurityPorts>>,
 }
 
 impl Acmeport {
@@ -178,6 +223,7 @@ impl Acmeport {
             ports,
             settings,
             decoy_hash: Arc::default(),
+            security: None,
         }
     }
 

@@ -8,11 +8,16 @@
 mod accounts;
 mod certificates;
 mod orders;
+mod security;
 mod users;
 
 pub(crate) use accounts::{AccountResponse, RegisterAccountRequest};
 pub(crate) use certificates::{CertificateResponse, CertificateSummary};
 pub(crate) use orders::{CreateOrderRequest, OrderResponse};
+pub(crate) use security::{
+    AuditResponse, CreateKeyRequest, CreatedKeyResponse, GrantRequest, GrantResponse, KeyResponse,
+    PasswordRequest, UpdateUserRequest, UserDetail,
+};
 pub(crate) use users::{CreateUserRequest, ResourceResponse, TokenResponse, UserResponse};
 
 use crate::error::ApiError;

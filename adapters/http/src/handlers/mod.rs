@@ -6,4 +6,5 @@ pub(crate) mod accounts;
 pub(crate) mod certificates;
 pub(crate) mod health;
 pub(crate) mod orders;
+pub(crate) mod security;
 pub(crate) mod users;
