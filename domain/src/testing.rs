@@ -717,6 +717,8 @@ struct AcmeState {
     failures: HashMap<&'static str, String>,
     transport_failures: HashMap<&'static str, u32>,
     calls: Vec<String>,
+    /// Identifiers whose authorizations every order gets on top of its own.
+    foreign: Vec<String>,
 }
 
 /// An ACME server in memory. Certificates are text that [`FakeCsr`] can inspect.
@@ -745,6 +747,12 @@ impl FakeAcme {
         lock(&self.state)
             .transport_failures
             .insert(operation, times);
+    }
+
+    /// Adds an authorization for `name` to every order from now on, as a misbehaving CA
+    /// (or one in the middle) would.
+    pub fn add_foreign_authorization(&self, name: &str) {
+        lock(&self.state).foreign.push(name.to_owned());
     }
 
     /// The operations called, in order.
@@ -833,11 +841,12 @@ impl AcmeClient for FakeAcme {
         kind: ChallengeKind,
     ) -> Result<Vec<ChallengeToSolve>, AcmeError> {
         let s = self.enter("challenges")?;
-        let names = s
+        let mut names = s
             .orders
             .get(order_url)
             .cloned()
             .ok_or_else(|| AcmeError::Rejected("no such order".into()))?;
+        names.extend(s.foreign.iter().cloned());
         Ok(names
             .iter()
             .enumerate()
@@ -1189,6 +1198,20 @@ impl Kit {
     /// As [`Self::new`] with the given settings.
     #[must_use]
     pub fn with_settings(settings: Settings) -> Self {
+        Self::build(settings, None)
+    }
+
+    /// As [`Self::with_settings`], the DNS provider `fake` confined to `zones`.
+    #[must_use]
+    pub fn with_zones(settings: Settings, zones: &[&str]) -> Self {
+        let zones = zones
+            .iter()
+            .map(|z| DomainName::parse(z).expect("valid zone"))
+            .collect();
+        Self::build(settings, Some(crate::service::ZoneScope::new(zones)))
+    }
+
+    fn build(settings: Settings, zones: Option<crate::service::ZoneScope>) -> Self {
         let store = Arc::new(MemoryStore::new());
         let acme = Arc::new(FakeAcme::new());
         let csr = Arc::new(FakeCsr::default());
@@ -1205,9 +1228,15 @@ impl Kit {
             acme: acme.clone(),
             csr: csr.clone(),
             inspector: csr.clone(),
-            dns: DnsProviders::new()
-                .with(fake.clone(), dns.clone())
-                .with_default(fake),
+            dns: {
+                let providers = DnsProviders::new()
+                    .with(fake.clone(), dns.clone())
+                    .with_default(fake.clone());
+                match zones {
+                    Some(zones) => providers.with_zones(fake, zones),
+                    None => providers,
+                }
+            },
             propagation: propagation.clone(),
             clock: clock.clone(),
             hasher: Arc::new(PlainHasher),

@@ -246,4 +246,6 @@ impl Acmeport {
 }
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod tests;

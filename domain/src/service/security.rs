@@ -254,8 +254,16 @@ impl Acmeport {
         challenges: &[ChallengeToSolve],
     ) -> Result<(), String> {
         for challenge in challenges {
-            let known = DomainName::parse(&challenge.identifier)
-                .is_ok_and(|name| order.spec.identifiers.as_slice().contains(&name));
+            // A wildcard's authorization is for its base name (`wildcard: true`), which
+            // clients show with or without the `*.`.
+            let known = DomainName::parse(&challenge.identifier).is_ok_and(|name| {
+                order
+                    .spec
+                    .identifiers
+                    .as_slice()
+                    .iter()
+                    .any(|ordered| *ordered == name || ordered.base() == name.as_str())
+            });
             if !known {
                 return Err(format!(
                     "the CA returned an authorization for `{}`, which is not in the order",
