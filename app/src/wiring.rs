@@ -49,6 +49,7 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
         propagation: config.propagation()?,
         token_ttl: config.token_ttl()?,
         allow_any_name: config.authorization.allow_any_name,
+        allowed_directories: Some(config.allowed_directories()?),
         lease: Duration::from_secs(config.workers.lease_secs),
         step_retries: config.workers.step_retries,
         retry_backoff: Duration::from_secs(config.workers.retry_backoff_secs),
@@ -81,6 +82,7 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         validation: poll(config.acme.validation_timeout_secs),
         issuance: poll(config.acme.issuance_timeout_secs),
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
+        allowed_private_hosts: config.acme_private_hosts()?,
         ..AcmeClientConfig::default()
     };
     InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())

@@ -220,6 +220,11 @@ impl From<LookupError> for ApiError {
 impl From<RegisterAccountError> for ApiError {
     fn from(e: RegisterAccountError) -> Self {
         match e {
+            RegisterAccountError::DirectoryNotAllowed(_) => Self::BadRequest(e.to_string()),
+            // At registration, unusable credentials come from the caller's `key`.
+            RegisterAccountError::Acme(AcmeError::Credentials(reason)) => {
+                Self::BadRequest(format!("key: {reason}"))
+            }
             RegisterAccountError::Acme(a) => a.into(),
             RegisterAccountError::Repo(r) => r.into(),
         }

@@ -209,15 +209,40 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***`: in the user information and in query
+    /// parameters that carry secrets (`password`, `sslpassword`, ...).
     #[must_use]
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.0.clone(),
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            return self.0.clone();
+        };
+        let mut changed = false;
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+            changed = true;
+        }
+        if url.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = ["password", "pass", "secret", "token"]
+                        .iter()
+                        .any(|word| k.to_ascii_lowercase().contains(word));
+                    changed |= secret;
+                    let v = if secret {
+                        "***".to_owned()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        if changed {
+            url.to_string()
+        } else {
+            self.0.clone()
         }
     }
 }
@@ -243,6 +268,16 @@ pub struct DatabaseSection {
     pub url: Option<DatabaseUrl>,
 }
 
+/// The public CAs' directories users may register at out of the box.
+pub const WELL_KNOWN_DIRECTORIES: [&str; 6] = [
+    "https://acme-v02.api.letsencrypt.org/directory",
+    "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "https://acme.zerossl.com/v2/DV90",
+    "https://api.buypass.com/acme/directory",
+    "https://api.test4.buypass.no/acme/directory",
+    "https://dv.acme-v02.api.pki.goog/directory",
+];
+
 /// The ACME client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -256,6 +291,11 @@ pub struct AcmeSection {
     pub request_timeout_secs: u64,
     pub validation_timeout_secs: u64,
     pub issuance_timeout_secs: u64,
+    /// The directories non-admins may register accounts at, besides `directory`.
+    pub allowed_directories: Vec<String>,
+    /// Hosts that may be reached although they are loopback, private or link-local (a
+    /// private CA); the host of `directory` always may.
+    pub allowed_private_hosts: Vec<String>,
 }
 
 impl Default for AcmeSection {
@@ -267,6 +307,11 @@ impl Default for AcmeSection {
             request_timeout_secs: 30,
             validation_timeout_secs: 120,
             issuance_timeout_secs: 120,
+            allowed_directories: WELL_KNOWN_DIRECTORIES
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect(),
+            allowed_private_hosts: Vec::new(),
         }
     }
 }
@@ -629,6 +674,7 @@ impl Config {
             }
         }
         self.default_directory()?;
+        self.allowed_directories()?;
         positive("acme.request_timeout_secs", self.acme.request_timeout_secs)?;
         positive(
             "acme.validation_timeout_secs",
@@ -705,6 +751,41 @@ impl Config {
             .key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The directories non-admins may register at: the default and the allowed ones.
+    ///
+    /// # Errors
+    ///
+    /// An entry that is not an https URL, naming `acme.allowed_directories[i]`.
+    pub fn allowed_directories(&self) -> Result<Vec<DirectoryUrl>, ConfigError> {
+        let mut list = vec![self.default_directory()?];
+        for (i, url) in self.acme.allowed_directories.iter().enumerate() {
+            list.push(
+                DirectoryUrl::parse(url).map_err(|e| {
+                    ConfigError::invalid(format!("acme.allowed_directories[{i}]"), e)
+                })?,
+            );
+        }
+        Ok(list)
+    }
+
+    /// The hosts the ACME client may reach at non-public addresses: the default
+    /// directory's and `acme.allowed_private_hosts`.
+    ///
+    /// # Errors
+    ///
+    /// When `acme.directory` is invalid.
+    pub fn acme_private_hosts(&self) -> Result<Vec<String>, ConfigError> {
+        let directory = self.default_directory()?;
+        let mut hosts = self.acme.allowed_private_hosts.clone();
+        if let Some(host) = url::Url::parse(directory.as_str())
+            .ok()
+            .and_then(|u| u.host_str().map(ToOwned::to_owned))
+        {
+            hosts.push(host);
+        }
+        Ok(hosts)
     }
 
     /// The default ACME directory.

@@ -43,6 +43,11 @@ impl Acmeport {
         let directory = request
             .directory
             .unwrap_or_else(|| self.settings.default_directory.clone());
+        if !user.is_admin && !self.directory_allowed(&directory) {
+            return Err(RegisterAccountError::DirectoryNotAllowed(
+                directory.to_string(),
+            ));
+        }
         if let Some(existing) = self
             .ports
             .accounts
@@ -93,6 +98,18 @@ impl Acmeport {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// True when non-admins may register at `directory`: the configured default, or one
+    /// of the allowed directories (any, when the settings list none).
+    #[must_use]
+    pub fn directory_allowed(&self, directory: &DirectoryUrl) -> bool {
+        *directory == self.settings.default_directory
+            || self
+                .settings
+                .allowed_directories
+                .as_ref()
+                .is_none_or(|list| list.contains(directory))
     }
 
     /// The user's account with this id.

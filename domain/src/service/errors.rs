@@ -39,6 +39,9 @@ pub enum LookupError {
 /// Registering an ACME account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterAccountError {
+    /// The directory is not one the configuration allows for this user.
+    #[error("server: `{0}` is not an allowed ACME directory")]
+    DirectoryNotAllowed(String),
     /// The ACME server refused or could not be reached.
     #[error(transparent)]
     Acme(#[from] AcmeError),

@@ -177,6 +177,9 @@ pub struct Settings {
     /// an embedding program has no users of its own; the `acmeport` server's
     /// configuration defaults to false.
     pub allow_any_name: bool,
+    /// The ACME directories non-admins may register accounts at, besides
+    /// `default_directory`; any when `None` (the library default).
+    pub allowed_directories: Option<Vec<DirectoryUrl>>,
     /// How long a worker's claim on an order lasts without renewal.
     pub lease: Duration,
     /// How often a transient failure (network, storage) of one step is retried before the
@@ -196,6 +199,7 @@ impl Default for Settings {
             propagation: PropagationSettings::default(),
             token_ttl: Duration::from_secs(3600),
             allow_any_name: true,
+            allowed_directories: None,
             lease: Duration::from_secs(30),
             step_retries: 3,
             retry_backoff: Duration::from_secs(2),

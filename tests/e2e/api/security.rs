@@ -332,3 +332,77 @@ async fn who_may_do_what_on_postgresql() {
     world.config.database.url = Some(DatabaseUrl::new(database.url()));
     who_may_do_what(&world).await;
 }
+
+#[tokio::test]
+async fn directories_are_allowed_by_configuration_and_never_on_the_internal_network() {
+    let world = World::strict().await;
+    let api = world.start().await;
+    api.user(ALICE).await;
+    let pebble = world.pebble.directory.to_string();
+    let port: u16 = pebble
+        .trim_start_matches("https://127.0.0.1:")
+        .trim_end_matches("/dir")
+        .parse()
+        .unwrap_or_else(|_| panic!("Pebble's directory on 127.0.0.1: {pebble}"));
+
+    // A non-admin may use the configured directory and the allowed public CAs only.
+    let refused = api
+        .post(
+            "/api/acme",
+            ALICE,
+            &json!({ "email": "a@example.com", "server": format!("https://127.0.0.2:{port}/dir") }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        refused.body["status"],
+        format!("server: `https://127.0.0.2:{port}/dir` is not an allowed ACME directory")
+    );
+    api.post(
+        "/api/acme",
+        ALICE,
+        &json!({ "email": "a@example.com", "server": pebble }),
+    )
+    .await
+    .expect(201);
+
+    // Admins may name any directory, but no request reaches a non-public address other
+    // than the configured CA's host: not by a name that resolves to loopback (Pebble's
+    // certificate is valid for `localhost`, so only the guard stops it), not by address.
+    for server in [
+        format!("https://localhost:{port}/dir"),
+        format!("https://127.0.0.2:{port}/dir"),
+        "https://10.255.255.1/directory".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[::1]/dir".to_owned(),
+    ] {
+        let started = Instant::now();
+        let a = api
+            .post(
+                "/api/acme",
+                ADMIN,
+                &json!({ "email": "root@example.com", "server": server }),
+            )
+            .await
+            .expect(400);
+        let reason = a.body["status"].as_str().expect("reason");
+        assert!(
+            reason.contains("refused to connect to")
+                && reason.contains("loopback, private or link-local"),
+            "{server}: {reason}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{server} must be refused before any connection attempt"
+        );
+    }
+    assert!(
+        !api.get("/api/acme", ADMIN)
+            .await
+            .expect(200)
+            .text
+            .contains("root@"),
+        "no account may be stored"
+    );
+    api.stop().await;
+}

@@ -330,6 +330,8 @@ impl Pebble {
             webpki_roots: false,
             validation: fast,
             issuance: fast,
+            // Pebble listens on loopback: allowed explicitly, as a private CA would be.
+            allowed_private_hosts: vec!["127.0.0.1".to_owned()],
             ..AcmeClientConfig::default()
         }
     }
