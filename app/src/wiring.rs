@@ -4,11 +4,11 @@
 use crate::config::{Config, ConfigError, ProviderSection};
 use crate::error::StartError;
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
-use acmeport_auth::{CachingHasher, HmacTokenSigner, SystemClock};
+use acmeport_auth::{CachingHasher, HmacTokenSigner, RandomKeySecrets, SystemClock};
 use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, CloudflareSettings};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
 use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
-use acmeport_domain::service::{DnsProviders, Ports, Settings};
+use acmeport_domain::service::{DnsProviders, Ports, SecurityPorts, Settings};
 use acmeport_domain::Acmeport;
 use acmeport_domain::Backoff;
 use acmeport_domain::ProviderName;
@@ -49,6 +49,8 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
         default_key_spec: config.key_spec()?,
         propagation: config.propagation()?,
         token_ttl: config.token_ttl()?,
+        allow_any_name: config.authorization.allow_any_name,
+        allowed_directories: Some(config.allowed_directories()?),
         lease: Duration::from_secs(config.workers.lease_secs),
         lifecycle: config.lifecycle_settings()?,
         retry_budget: Duration::from_secs(config.workers.retry_budget_secs),
@@ -91,6 +93,7 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         extra_roots_pem,
         webpki_roots: config.acme.webpki_roots,
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
+        allowed_private_hosts: config.acme_private_hosts()?,
         ..AcmeClientConfig::default()
     };
     InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
@@ -299,6 +302,10 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
     if let Some(default) = default {
         providers = providers.with_default(default);
     }
+    for (name, zones) in config.provider_zones()? {
+        tracing::info!(provider = %name, zones = ?zones.names(), "DNS provider confined to its zones");
+        providers = providers.with_zones(name, zones);
+    }
     for name in config.unchecked_providers()? {
         tracing::info!(provider = %name, "records of this provider skip the propagation check");
         providers = providers.without_propagation_check(name);
@@ -342,7 +349,12 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
         signer: auth.signer,
     };
     Ok(Wired {
-        service: Acmeport::new(ports, settings),
+        service: Acmeport::new(ports, settings).with_security(SecurityPorts {
+            grants: Arc::new(store.clone()),
+            api_keys: Arc::new(store.clone()),
+            key_secrets: Arc::new(RandomKeySecrets),
+            audit: Arc::new(store.clone()),
+        }),
         readiness: Arc::new(StoreReadiness {
             store: store.clone(),
         }),

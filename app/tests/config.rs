@@ -364,3 +364,62 @@ fn collect_missing(value: &toml::Value, prefix: &str, text: &str, missing: &mut 
         }
     }
 }
+
+#[test]
+fn passwords_in_database_url_queries_are_hidden() {
+    let config = load(
+        r#"
+        [database]
+        url = "postgres://acmeport@db.internal/acmeport?sslmode=require&password=query-pw-1&sslpassword=ssl-pw-2"
+        "#,
+        &[],
+    )
+    .expect("valid");
+    let shown = config.to_redacted_toml().expect("printable");
+    assert!(!shown.contains("query-pw-1"), "{shown}");
+    assert!(!shown.contains("ssl-pw-2"), "{shown}");
+    assert!(shown.contains("sslmode=require"), "{shown}");
+    assert!(
+        shown.contains("password=***") || shown.contains("password=%2A%2A%2A"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn authorization_and_provider_zones_are_read_and_checked() {
+    let defaults = load("", &[]).expect("defaults");
+    assert!(
+        !defaults.authorization.allow_any_name,
+        "non-admins need grants unless the operator says otherwise"
+    );
+    let config = load(
+        r#"
+        [authorization]
+        allow_any_name = true
+        [dns]
+        default = "bind"
+        [dns.providers.bind]
+        kind = "rfc2136"
+        server = "127.0.0.1:53"
+        key_name = "k"
+        secret = "c2VjcmV0"
+        zones = ["Example.COM.", "xn--bcher-kva.example"]
+        "#,
+        &[],
+    )
+    .expect("valid");
+    assert!(config.authorization.allow_any_name);
+    let zones = config.provider_zones().expect("zones");
+    assert_eq!(zones.len(), 1);
+    assert_eq!(zones[0].1.names(), ["example.com", "xn--bcher-kva.example"]);
+    fails_naming(
+        "[dns]\ndefault = \"bind\"\n[dns.providers.bind]\nkind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nkey_name = \"k\"\nsecret = \"c2VjcmV0\"\nzones = [\"*.example.com\"]\n",
+        &[],
+        "dns.providers.bind.zones[0]",
+    );
+    fails_naming(
+        "[acme]\nallowed_directories = [\"http://insecure.example/dir\"]\n",
+        &[],
+        "acme.allowed_directories[0]",
+    );
+}

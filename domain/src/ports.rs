@@ -12,6 +12,10 @@ use crate::models::{
     PasswordHash, PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username,
     WorkerId,
 };
+use crate::models::{
+    ApiKey, ApiKeyId, AuditEntry, AuditFilter, DomainGrant, GrantId, NamePattern, NewApiKey,
+    NewAuditEntry,
+};
 use crate::BoxError;
 use async_trait::async_trait;
 #[cfg(any(test, feature = "mocks"))]
@@ -74,6 +78,123 @@ pub trait UserRepo: Send + Sync {
     ///
     /// [`RepoError::Backend`].
     async fn count(&self) -> Result<u64, RepoError>;
+
+    /// A page of every user, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, page: Page) -> Result<Listing<User>, RepoError>;
+
+    /// Replaces the stored password hash, admin flag, disabled flag and generation.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::NotFound`] when the user is gone.
+    async fn update(&self, user: &User) -> Result<(), RepoError>;
+
+    /// Deletes the user with everything they own (accounts, orders, certificates, grants,
+    /// API keys).
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::NotFound`] when the user is gone.
+    async fn delete(&self, id: UserId) -> Result<(), RepoError>;
+}
+
+/// The name patterns granted to users.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait GrantRepo: Send + Sync {
+    /// The user's grants, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn grants(&self, user: UserId) -> Result<Vec<DomainGrant>, RepoError>;
+
+    /// Grants `pattern` to the user.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::Duplicate`] when the user has the pattern already.
+    async fn grant(
+        &self,
+        user: UserId,
+        pattern: &NamePattern,
+        at: OffsetDateTime,
+    ) -> Result<DomainGrant, RepoError>;
+
+    /// Removes the user's grant of `pattern`.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::NotFound`] when the user has no such grant.
+    async fn revoke_grant(&self, user: UserId, pattern: &NamePattern)
+        -> Result<GrantId, RepoError>;
+}
+
+/// Named API keys (their secrets only as digests).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ApiKeyRepo: Send + Sync {
+    /// Stores a new key.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::Duplicate`] when the user has a key of that name.
+    async fn insert(&self, key: NewApiKey) -> Result<ApiKey, RepoError>;
+
+    /// The key with this id, whoever owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`] only; absence is `Ok(None)`.
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError>;
+
+    /// A page of the user's keys, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<ApiKey>, RepoError>;
+
+    /// Deletes the key.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`RepoError::NotFound`] when it is gone.
+    async fn delete(&self, id: ApiKeyId) -> Result<(), RepoError>;
+}
+
+/// Makes and checks the secrets of API keys.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait ApiKeySecrets: Send + Sync {
+    /// A new random secret (at least 256 bits), as the text the client sends.
+    fn generate(&self) -> crate::models::ApiToken;
+
+    /// The digest stored for `secret`; equal secrets give equal digests.
+    fn digest(&self, secret: &str) -> crate::models::ApiKeyDigest;
+}
+
+/// The audit log: who did what and when. Entries are only added, never changed.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends an entry.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn record(&self, entry: NewAuditEntry) -> Result<(), RepoError>;
+
+    /// A page of entries matching `filter`, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn list(&self, filter: AuditFilter, page: Page)
+        -> Result<Listing<AuditEntry>, RepoError>;
 }
 
 /// ACME accounts.
@@ -875,6 +996,9 @@ pub trait PasswordHasher: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenClaims {
     pub user: UserId,
+    /// The user's generation when the token was issued; a token of an older generation
+    /// (the password changed, the user was disabled) is refused.
+    pub generation: i64,
     pub expires_at: OffsetDateTime,
 }
 

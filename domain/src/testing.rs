@@ -10,6 +10,10 @@ use crate::models::{
     NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep, Page, Password, PasswordHash,
     PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username, WorkerId,
 };
+use crate::models::{
+    ApiKey, ApiKeyDigest, ApiKeyId, AuditEntry, AuditFilter, AuditId, DomainGrant, GrantId,
+    NamePattern, NewApiKey, NewAuditEntry,
+};
 use crate::ports::{
     AccountRepo, AcmeClient, AcmeError, AcmeProgress, CertificateInspector, CertificateRepo,
     ChallengeTokenStore, Clock, Csr, CsrError, CsrFactory, DnsError, DnsProvider, EventRepo,
@@ -17,7 +21,8 @@ use crate::ports::{
     RegisteredAccount, RenewalInfo, RepoError, TokenClaims, TokenSigner, UserRepo, WebhookEndpoint,
     WebhookError, WebhookSender,
 };
-use crate::service::{DnsProviders, Ports, Settings};
+use crate::ports::{ApiKeyRepo, ApiKeySecrets, AuditLog, GrantRepo};
+use crate::service::{DnsProviders, Ports, SecurityPorts, Settings};
 use crate::{Acmeport, ProviderName};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -133,6 +138,9 @@ struct StoreState {
     history: Vec<(OrderId, OrderStep, OrderStatus, Option<WorkerId>)>,
     /// Stored events with their delivery and the lease (owner, until) on them.
     events: BTreeMap<i64, (StoredEvent, Option<(WorkerId, OffsetDateTime)>)>,
+    grants: BTreeMap<i64, DomainGrant>,
+    api_keys: BTreeMap<i64, ApiKey>,
+    audit: BTreeMap<i64, AuditEntry>,
     /// Saves that still succeed before saves start failing; `None`: never fail.
     saves_left: Option<usize>,
     /// The claim turn at which each user was last served.
@@ -249,6 +257,8 @@ impl UserRepo for MemoryStore {
             password_hash: user.password_hash,
             is_admin: user.is_admin,
             created_at: user.created_at,
+            generation: 0,
+            disabled: false,
         };
         s.users.insert(id, user.clone());
         Ok(user)
@@ -268,6 +278,190 @@ impl UserRepo for MemoryStore {
 
     async fn count(&self) -> Result<u64, RepoError> {
         Ok(lock(&self.state).users.len() as u64)
+    }
+
+    async fn list(&self, page: Page) -> Result<Listing<User>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.users.iter().map(|(id, u)| (*id, u.clone())),
+            page,
+        ))
+    }
+
+    async fn update(&self, user: &User) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let stored = s
+            .users
+            .get_mut(&user.id.get())
+            .ok_or(RepoError::NotFound("user"))?;
+        *stored = user.clone();
+        Ok(())
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        s.users
+            .remove(&id.get())
+            .ok_or(RepoError::NotFound("user"))?;
+        s.accounts.retain(|_, a| a.user_id != id);
+        s.orders.retain(|_, (o, _, _)| o.user_id != id);
+        s.certificates.retain(|_, c| c.user_id != id);
+        s.grants.retain(|_, g| g.user_id != id);
+        s.api_keys.retain(|_, k| k.user_id != id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GrantRepo for MemoryStore {
+    async fn grants(&self, user: UserId) -> Result<Vec<DomainGrant>, RepoError> {
+        Ok(lock(&self.state)
+            .grants
+            .values()
+            .filter(|g| g.user_id == user)
+            .cloned()
+            .collect())
+    }
+
+    async fn grant(
+        &self,
+        user: UserId,
+        pattern: &NamePattern,
+        at: OffsetDateTime,
+    ) -> Result<DomainGrant, RepoError> {
+        let mut s = lock(&self.state);
+        if s.grants
+            .values()
+            .any(|g| g.user_id == user && &g.pattern == pattern)
+        {
+            return Err(RepoError::Duplicate("grant"));
+        }
+        let id = s.id();
+        let grant = DomainGrant {
+            id: GrantId::new(id),
+            user_id: user,
+            pattern: pattern.clone(),
+            created_at: at,
+        };
+        s.grants.insert(id, grant.clone());
+        Ok(grant)
+    }
+
+    async fn revoke_grant(
+        &self,
+        user: UserId,
+        pattern: &NamePattern,
+    ) -> Result<GrantId, RepoError> {
+        let mut s = lock(&self.state);
+        let id = s
+            .grants
+            .values()
+            .find(|g| g.user_id == user && &g.pattern == pattern)
+            .map(|g| g.id)
+            .ok_or(RepoError::NotFound("grant"))?;
+        s.grants.remove(&id.get());
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl ApiKeyRepo for MemoryStore {
+    async fn insert(&self, key: NewApiKey) -> Result<ApiKey, RepoError> {
+        let mut s = lock(&self.state);
+        if s.api_keys
+            .values()
+            .any(|k| k.user_id == key.user_id && k.name == key.name)
+        {
+            return Err(RepoError::Duplicate("API key"));
+        }
+        let id = s.id();
+        let key = ApiKey {
+            id: ApiKeyId::new(id),
+            user_id: key.user_id,
+            name: key.name,
+            scope: key.scope,
+            digest: key.digest,
+            expires_at: key.expires_at,
+            created_at: key.created_at,
+        };
+        s.api_keys.insert(id, key.clone());
+        Ok(key)
+    }
+
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError> {
+        Ok(lock(&self.state).api_keys.get(&id.get()).cloned())
+    }
+
+    async fn list(&self, user: UserId, page: Page) -> Result<Listing<ApiKey>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.api_keys
+                .iter()
+                .filter(|(_, k)| k.user_id == user)
+                .map(|(id, k)| (*id, k.clone())),
+            page,
+        ))
+    }
+
+    async fn delete(&self, id: ApiKeyId) -> Result<(), RepoError> {
+        lock(&self.state)
+            .api_keys
+            .remove(&id.get())
+            .map(|_| ())
+            .ok_or(RepoError::NotFound("API key"))
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record(&self, entry: NewAuditEntry) -> Result<(), RepoError> {
+        let mut s = lock(&self.state);
+        let id = s.id();
+        s.audit.insert(
+            id,
+            AuditEntry {
+                id: AuditId::new(id),
+                entry,
+            },
+        );
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        filter: AuditFilter,
+        page: Page,
+    ) -> Result<Listing<AuditEntry>, RepoError> {
+        let s = lock(&self.state);
+        Ok(page_of(
+            s.audit
+                .iter()
+                .filter(|(_, e)| {
+                    filter.actor.is_none_or(|a| e.entry.actor == Some(a))
+                        && filter.since.is_none_or(|t| e.entry.at >= t)
+                        && filter.until.is_none_or(|t| e.entry.at < t)
+                })
+                .map(|(id, e)| (*id, e.clone())),
+            page,
+        ))
+    }
+}
+
+/// API key secrets from a counter, with a readable digest.
+#[derive(Default)]
+pub struct FakeKeySecrets {
+    next: Mutex<u64>,
+}
+
+impl ApiKeySecrets for FakeKeySecrets {
+    fn generate(&self) -> ApiToken {
+        let mut next = lock(&self.next);
+        *next += 1;
+        ApiToken::new(format!("secret{next}"))
+    }
+
+    fn digest(&self, secret: &str) -> ApiKeyDigest {
+        ApiKeyDigest::new(format!("digest({secret})"))
     }
 }
 
@@ -786,6 +980,8 @@ struct AcmeState {
     lifetime: Duration,
     renewal_info: Option<(OffsetDateTime, OffsetDateTime, Option<Duration>)>,
     replaces: Vec<Option<String>>,
+    /// Identifiers whose authorizations every order gets on top of its own.
+    foreign: Vec<String>,
 }
 
 /// An ACME server in memory. Certificates are text that [`FakeCsr`] can inspect.
@@ -842,6 +1038,12 @@ impl FakeAcme {
     #[must_use]
     pub fn replaces(&self) -> Vec<Option<String>> {
         lock(&self.state).replaces.clone()
+    }
+
+    /// Adds an authorization for `name` to every order from now on, as a misbehaving CA
+    /// (or one in the middle) would.
+    pub fn add_foreign_authorization(&self, name: &str) {
+        lock(&self.state).foreign.push(name.to_owned());
     }
 
     /// The operations called, in order.
@@ -932,11 +1134,12 @@ impl AcmeClient for FakeAcme {
         kind: ChallengeKind,
     ) -> Result<Vec<ChallengeToSolve>, AcmeError> {
         let s = self.enter("challenges")?;
-        let names = s
+        let mut names = s
             .orders
             .get(order_url)
             .cloned()
             .ok_or_else(|| AcmeError::Rejected("no such order".into()))?;
+        names.extend(s.foreign.iter().cloned());
         Ok(names
             .iter()
             .enumerate()
@@ -1305,8 +1508,9 @@ pub struct FakeSigner;
 impl TokenSigner for FakeSigner {
     fn sign(&self, claims: TokenClaims) -> ApiToken {
         ApiToken::new(format!(
-            "{}.{}.ok",
+            "{}.{}.{}.ok",
             claims.user,
+            claims.generation,
             claims.expires_at.unix_timestamp()
         ))
     }
@@ -1314,10 +1518,12 @@ impl TokenSigner for FakeSigner {
     fn verify(&self, token: &str) -> Option<TokenClaims> {
         let mut parts = token.split('.');
         let user = parts.next()?.parse().ok()?;
+        let generation = parts.next()?.parse().ok()?;
         let expires = parts.next()?.parse().ok()?;
         (parts.next()? == "ok" && parts.next().is_none()).then_some(())?;
         Some(TokenClaims {
             user,
+            generation,
             expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
         })
     }
@@ -1346,6 +1552,20 @@ impl Kit {
     /// As [`Self::new`] with the given settings.
     #[must_use]
     pub fn with_settings(settings: Settings) -> Self {
+        Self::build(settings, None)
+    }
+
+    /// As [`Self::with_settings`], the DNS provider `fake` confined to `zones`.
+    #[must_use]
+    pub fn with_zones(settings: Settings, zones: &[&str]) -> Self {
+        let zones = zones
+            .iter()
+            .map(|z| DomainName::parse(z).expect("valid zone"))
+            .collect();
+        Self::build(settings, Some(crate::service::ZoneScope::new(zones)))
+    }
+
+    fn build(settings: Settings, zones: Option<crate::service::ZoneScope>) -> Self {
         let store = Arc::new(MemoryStore::new());
         let acme = Arc::new(FakeAcme::new());
         let csr = Arc::new(FakeCsr::default());
@@ -1363,16 +1583,28 @@ impl Kit {
             acme: acme.clone(),
             csr: csr.clone(),
             inspector: csr.clone(),
-            dns: DnsProviders::new()
-                .with(fake.clone(), dns.clone())
-                .with_default(fake),
+            dns: {
+                let providers = DnsProviders::new()
+                    .with(fake.clone(), dns.clone())
+                    .with_default(fake.clone());
+                match zones {
+                    Some(zones) => providers.with_zones(fake, zones),
+                    None => providers,
+                }
+            },
             propagation: propagation.clone(),
             clock: clock.clone(),
             hasher: Arc::new(PlainHasher),
             signer: Arc::new(FakeSigner),
         };
+        let security = SecurityPorts {
+            grants: store.clone(),
+            api_keys: store.clone(),
+            key_secrets: Arc::new(FakeKeySecrets::default()),
+            audit: store.clone(),
+        };
         Self {
-            service: Acmeport::new(ports, settings),
+            service: Acmeport::new(ports, settings).with_security(security),
             store,
             acme,
             csr,

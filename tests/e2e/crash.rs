@@ -138,6 +138,9 @@ issuance_timeout_secs = 90
 [csr]
 key_type = "ecdsa-p256"
 
+[authorization]
+allow_any_name = true
+
 [dns]
 default = "bind"
 
@@ -147,6 +150,7 @@ server = "{bind}"
 key_name = "{KEY_NAME}"
 secret = "{secret}"
 zone = "example.test"
+zones = ["example.test"]
 timeout_secs = 5
 
 [dns.propagation]

@@ -479,6 +479,7 @@ fn dns_test_config(bind: &Bind, tsig: &str) -> Config {
             zone: None,
             ttl: None,
             timeout_secs: Some(5),
+            zones: Vec::new(),
         }),
     );
     config.dns.propagation.resolvers = vec![bind.addr()];

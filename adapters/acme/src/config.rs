@@ -20,6 +20,11 @@ pub struct AcmeClientConfig {
     /// that rejects 30 % of nonces one request in 37 still fails, which is too often for
     /// a batch of orders, so idempotent operations are repeated as a whole.
     pub bad_nonce_attempts: u32,
+    /// Hosts (names or IP addresses, as in their URLs) that may be reached although they
+    /// are or resolve to loopback, private or link-local addresses: the configured
+    /// directory of a private CA. Every other such address is refused before connecting,
+    /// so that a user-supplied directory URL cannot reach the service's own network.
+    pub allowed_private_hosts: Vec<String>,
 }
 
 impl Default for AcmeClientConfig {
@@ -29,6 +34,7 @@ impl Default for AcmeClientConfig {
             webpki_roots: true,
             request_timeout: Duration::from_secs(30),
             bad_nonce_attempts: 6,
+            allowed_private_hosts: Vec::new(),
         }
     }
 }

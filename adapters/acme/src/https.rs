@@ -2,6 +2,7 @@
 //! plus configured private roots) and a per-request timeout.
 
 use crate::config::{AcmeClientConfig, AcmeConfigError};
+use crate::guard::{Guard, GuardedResolver};
 use bytes::Bytes;
 use http::Request;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -20,8 +21,9 @@ use std::time::Duration;
 /// A pooled hyper client; cheap to clone (clones share the pool).
 #[derive(Clone)]
 pub(crate) struct HttpsClient {
-    inner: Client<HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector<GuardedResolver>>, BodyWrapper<Bytes>>,
     timeout: Duration,
+    guard: Guard,
 }
 
 /// No response headers arrived within the request timeout.
@@ -58,7 +60,10 @@ impl HttpsClient {
             .map_err(AcmeConfigError::Tls)?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
+        let guard = Guard::new(&config.allowed_private_hosts);
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+            guard: guard.clone(),
+        });
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.request_timeout));
         let connector = HttpsConnectorBuilder::new()
@@ -70,6 +75,7 @@ impl HttpsClient {
         Ok(Self {
             inner: Client::builder(TokioExecutor::new()).build(connector),
             timeout: config.request_timeout,
+            guard,
         })
     }
 }
@@ -79,6 +85,14 @@ impl HttpClient for HttpsClient {
         &self,
         req: Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        // Literal IP hosts skip the resolver; check them here. hyper follows no redirect,
+        // so a redirect to such an address is never followed either.
+        if let Some(host) = req.uri().host() {
+            if let Err(refused) = self.guard.check_literal(host) {
+                tracing::warn!(host = %host, "ACME request to a non-public address refused");
+                return Box::pin(async move { Err(instant_acme::Error::Other(Box::new(refused))) });
+            }
+        }
         let response = HttpClient::request(&self.inner, req);
         let timeout = self.timeout;
         Box::pin(async move {

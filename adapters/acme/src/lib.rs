@@ -12,6 +12,7 @@
 mod account_keys;
 mod client;
 mod config;
+mod guard;
 mod https;
 mod problem;
 

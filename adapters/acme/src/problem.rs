@@ -91,8 +91,37 @@ pub(crate) fn translate(error: instant_acme::Error) -> AcmeError {
         instant_acme::Error::KeyRejected | instant_acme::Error::Crypto => {
             AcmeError::Credentials("the account key cannot be used".into())
         }
-        other => AcmeError::Transport(Box::new(other)),
+        instant_acme::Error::Other(inner) => match refused_host(inner.as_ref()) {
+            Some(refused) => AcmeError::Rejected(refused),
+            None => AcmeError::Transport(Box::new(instant_acme::Error::Other(inner))),
+        },
+        other => match refused_host(&other) {
+            // A directory that is (or resolves to) a non-public address is the caller's
+            // mistake or attack, not an outage.
+            Some(refused) => AcmeError::Rejected(refused),
+            None => AcmeError::Transport(Box::new(other)),
+        },
     }
+}
+
+/// The reason, when a connection was refused by [`crate::guard`].
+fn refused_host(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(refused) = e.downcast_ref::<crate::guard::NonPublicHost>() {
+            return Some(refused.to_string());
+        }
+        // An io::Error's source() skips the error it wraps; look inside.
+        if let Some(refused) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<crate::guard::NonPublicHost>())
+        {
+            return Some(refused.to_string());
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// A problem document as one line: `type: detail`, then each subproblem as

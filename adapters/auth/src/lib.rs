@@ -5,11 +5,13 @@
 //! [`acmeport_domain::ports::TokenSigner`] and [`acmeport_domain::ports::Clock`] ports.
 //! Nothing here knows about HTTP.
 
+mod api_keys;
 mod cache;
 mod clock;
 mod password;
 mod token;
 
+pub use api_keys::RandomKeySecrets;
 pub use cache::CachingHasher;
 pub use clock::SystemClock;
 pub use password::{Argon2Hasher, Argon2Params, ParamsError};

@@ -1,7 +1,9 @@
 //! HMAC-SHA256 signed API tokens.
 //!
-//! A token reads `at1.<user id>.<expiry, unix seconds>.<signature>`, the signature being
-//! the unpadded base64url HMAC-SHA256 of everything before it. Tokens are stateless:
+//! A token reads `at2.<user id>.<user generation>.<expiry, unix seconds>.<signature>`, the
+//! signature being the unpadded base64url HMAC-SHA256 of everything before it. The
+//! generation ties a token to the user's password and enabled state: the service refuses
+//! tokens of an older generation. Tokens are stateless:
 //! every instance sharing the secret accepts them, and changing the secret revokes them
 //! all. They contain only `.`, digits and base64url characters, so they fit in the
 //! username field of HTTP Basic authentication.
@@ -16,7 +18,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-const VERSION: &str = "at1";
+const VERSION: &str = "at2";
 
 /// The configured token secret is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +78,9 @@ impl HmacTokenSigner {
 impl TokenSigner for HmacTokenSigner {
     fn sign(&self, claims: TokenClaims) -> ApiToken {
         let payload = format!(
-            "{VERSION}.{}.{}",
+            "{VERSION}.{}.{}.{}",
             claims.user.get(),
+            claims.generation,
             claims.expires_at.unix_timestamp()
         );
         let signature = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
@@ -94,12 +97,14 @@ impl TokenSigner for HmacTokenSigner {
             return None;
         }
         let user: i64 = parts.next()?.parse().ok()?;
+        let generation: i64 = parts.next()?.parse().ok()?;
         let expires: i64 = parts.next()?.parse().ok()?;
         if parts.next().is_some() {
             return None;
         }
         Some(TokenClaims {
             user: UserId::new(user),
+            generation,
             expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
         })
     }
@@ -113,6 +118,7 @@ mod tests {
     fn claims() -> TokenClaims {
         TokenClaims {
             user: UserId::new(42),
+            generation: 3,
             expires_at: datetime!(2030-01-01 12:00 UTC),
         }
     }
@@ -125,7 +131,7 @@ mod tests {
     fn signed_tokens_verify_to_their_claims() {
         let token = signer().sign(claims());
         assert!(
-            token.expose().starts_with("at1.42.1893499200."),
+            token.expose().starts_with("at2.42.3.1893499200."),
             "{}",
             token.expose()
         );
@@ -162,7 +168,7 @@ mod tests {
             flipped.as_str(),
             payload,
             "",
-            "at1.42",
+            "at2.42",
             "not a token",
             &format!("{token}.x"),
         ] {
@@ -186,6 +192,7 @@ mod tests {
     fn expired_tokens_still_verify_so_the_caller_can_check_expiry() {
         let old = TokenClaims {
             user: UserId::new(1),
+            generation: 0,
             expires_at: datetime!(2000-01-01 0:00 UTC),
         };
         let token = signer().sign(old);

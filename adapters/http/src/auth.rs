@@ -1,15 +1,17 @@
 //! HTTP Basic authentication: a username and password, or an API token in the username
-//! field (with any password).
+//! field (with any password); and named API keys, as Bearer token or Basic username.
 //!
 //! warp has no Basic-auth filter, so the header is decoded here. Credentials never reach
 //! a log line: only the user id of a successful login is recorded on the request span.
 
 use crate::error::ApiError;
 use crate::routes::Api;
-use acmeport_domain::{Password, User};
+use acmeport_domain::service::API_KEY_PREFIX;
+use acmeport_domain::{CertificateId, OrderId, Password, Principal, User};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use warp::http::{header, HeaderMap};
+use warp::http::{header, HeaderMap, Method};
+use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
 /// The two halves of a Basic `Authorization` header.
@@ -35,37 +37,154 @@ pub(crate) fn parse_basic(headers: &HeaderMap) -> Option<BasicCredentials> {
     })
 }
 
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Password,
+    Token,
+    ApiKey,
+}
+
+/// An API key in `Authorization: Bearer <secret>`.
+fn parse_bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim().to_owned())
+}
+
 /// Checks the credentials of a request.
 ///
 /// A username that carries a validly signed token is treated as a token only, so that an
-/// expired token is refused as such and never looked up (and logged) as a username.
-pub(crate) async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<User, ApiError> {
-    let credentials = parse_basic(headers).ok_or(ApiError::Unauthorized)?;
+/// expired token is refused as such and never looked up (and logged) as a username. An
+/// API key (`apk_...`) comes as a Bearer token or as the Basic username.
+pub(crate) async fn authenticate(
+    api: &Api,
+    headers: &HeaderMap,
+) -> Result<(Principal, Via), ApiError> {
     let service = api.service();
-    let user = if service
+    if let Some(secret) = parse_bearer(headers) {
+        let principal = service.authenticate_api_key(&secret).await?;
+        record(&principal);
+        return Ok((principal, Via::ApiKey));
+    }
+    let credentials = parse_basic(headers).ok_or(ApiError::Unauthorized)?;
+    let (principal, via) = if credentials.username.starts_with(API_KEY_PREFIX) {
+        (
+            service.authenticate_api_key(&credentials.username).await?,
+            Via::ApiKey,
+        )
+    } else if service
         .ports()
         .signer
         .verify(&credentials.username)
         .is_some()
     {
-        service.authenticate_token(&credentials.username).await?
+        let user = service.authenticate_token(&credentials.username).await?;
+        (Principal::user(user), Via::Token)
     } else {
-        service
+        let user = service
             .authenticate(&credentials.username, &credentials.password)
-            .await?
+            .await?;
+        (Principal::user(user), Via::Password)
     };
-    tracing::Span::current().record("user.id", user.id.get());
-    Ok(user)
+    record(&principal);
+    Ok((principal, via))
+}
+
+fn record(principal: &Principal) {
+    tracing::Span::current().record("user.id", principal.user.id.get());
+}
+
+/// Holds an API key to its scope: keys never manage users, keys or grants, never mint
+/// tokens nor read the audit log; a read-only key only reads; a key limited to orders
+/// reaches only those orders and their certificates.
+async fn check_scope(
+    api: &Api,
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+) -> Result<(), ApiError> {
+    let Some(scope) = principal.scope() else {
+        return Ok(());
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let forbidden = |reason: &str| Err(ApiError::Forbidden(format!("API key: {reason}")));
+    if matches!(
+        segments.get(1),
+        Some(&("users" | "keys" | "token" | "audit"))
+    ) {
+        return forbidden("cannot manage users, keys or tokens");
+    }
+    if scope.read_only && !(method == Method::GET || method == Method::HEAD) {
+        return forbidden("read-only");
+    }
+    if scope.orders.is_some() {
+        let id = segments.get(2).and_then(|s| s.parse::<i64>().ok());
+        let allowed = match (segments.get(1), id) {
+            (Some(&"resource" | &"openapi.json"), None) => true,
+            (Some(&"order"), Some(id)) => scope.allows_order(OrderId::new(id)),
+            (Some(&"certificate"), Some(id)) => {
+                match api
+                    .service()
+                    .get_certificate(&principal.user, CertificateId::new(id))
+                    .await
+                {
+                    Ok(certificate) => scope.allows_order(certificate.order_id),
+                    // Let the handler give its usual answer for a missing certificate.
+                    Err(_) => true,
+                }
+            }
+            _ => false,
+        };
+        if !allowed {
+            return forbidden("limited to other orders");
+        }
+    }
+    Ok(())
+}
+
+/// A filter that extracts the caller, held to its API key's scope; rejects with 401
+/// (bad credentials) or 403 (outside the key's scope).
+pub(crate) fn principal(
+    api: Api,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and_then(move |method: Method, path: FullPath, headers: HeaderMap| {
+            let api = api.clone();
+            async move {
+                let (principal, _) = authenticate(&api, &headers)
+                    .await
+                    .map_err(warp::reject::custom)?;
+                check_scope(&api, &principal, &method, path.as_str())
+                    .await
+                    .map_err(warp::reject::custom)?;
+                Ok::<_, Rejection>(principal)
+            }
+        })
 }
 
 /// A filter that extracts the authenticated user, or rejects with 401.
 pub(crate) fn user(api: Api) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
+    principal(api).map(|p: Principal| p.user)
+}
+
+/// A filter for a user who logged in with their password: a token or an API key cannot
+/// be exchanged for a new token (403).
+pub(crate) fn password_user(api: Api) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
     warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
         let api = api.clone();
         async move {
-            authenticate(&api, &headers)
-                .await
-                .map_err(warp::reject::custom)
+            match authenticate(&api, &headers).await {
+                Ok((principal, Via::Password)) => Ok(principal.user),
+                Ok(_) => Err(warp::reject::custom(ApiError::Forbidden(
+                    "a new token needs the password; a token or API key cannot mint one".into(),
+                ))),
+                Err(e) => Err(warp::reject::custom(e)),
+            }
         }
     })
 }

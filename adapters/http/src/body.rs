@@ -6,14 +6,24 @@ use futures::TryStreamExt as _;
 use serde::de::DeserializeOwned;
 use warp::{Filter, Rejection};
 
-/// Extracts the body as `T`. Answers 413 when it exceeds `limit` bytes (checked on the
-/// announced `Content-Length` before reading, and again while reading), 400 naming the
-/// field when it is not valid JSON for `T`.
+/// Extracts the body as `T`. Answers 415 unless it is declared `application/json`, 413
+/// when it exceeds `limit` bytes (checked on the announced `Content-Length` before
+/// reading, and again while reading), 400 naming the field when it is not valid JSON for
+/// `T` (unknown fields included).
 pub(crate) fn json<T>(limit: u64) -> impl Filter<Extract = (T,), Error = Rejection> + Clone
 where
     T: DeserializeOwned + Send + 'static,
 {
-    warp::header::optional::<u64>("content-length")
+    warp::header::optional::<String>("content-type")
+        .and_then(|declared: Option<String>| async move {
+            if declared.as_deref().is_some_and(is_json) {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::UnsupportedMediaType))
+            }
+        })
+        .untuple_one()
+        .and(warp::header::optional::<u64>("content-length"))
         .and_then(move |announced: Option<u64>| async move {
             match announced {
                 Some(length) if length > limit => {
@@ -32,7 +42,8 @@ where
         })
 }
 
-/// As [`json`], for a body that may be left out: an empty body is `None`.
+/// As [`json`], for a body that may be left out: an empty body is `None`; a body that is
+/// there must be declared `application/json` (415 otherwise).
 pub(crate) fn optional_json<T>(
     limit: u64,
 ) -> impl Filter<Extract = (Option<T>,), Error = Rejection> + Clone
@@ -49,16 +60,30 @@ where
             }
         })
         .untuple_one()
+        .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::stream())
-        .and_then(move |stream| async move {
+        .and_then(move |declared: Option<String>, stream| async move {
             let bytes = read_limited(stream, limit)
                 .await
                 .map_err(warp::reject::custom)?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(None);
             }
+            if !declared.as_deref().is_some_and(is_json) {
+                return Err(warp::reject::custom(ApiError::UnsupportedMediaType));
+            }
             parse::<T>(&bytes).map(Some).map_err(warp::reject::custom)
         })
+}
+
+/// True for `application/json`, with or without parameters (`; charset=utf-8`). A
+/// browser cannot send this type across sites without a CORS preflight, which this API
+/// never grants, so a form or `text/plain` post from another site cannot act for a user.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn read_limited<S, B>(stream: S, limit: u64) -> Result<Vec<u8>, ApiError>
@@ -211,6 +236,46 @@ mod tests {
             !reason("{,}").contains("line 1"),
             "positions are noise for API clients"
         );
+    }
+
+    #[test]
+    fn only_json_is_accepted() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/json ;x=y",
+        ] {
+            assert!(is_json(ok), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "",
+        ] {
+            assert!(!is_json(bad), "{bad}");
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        name: String,
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        match parse::<Strict>(br#"{"name": "a", "is_admin": true}"#) {
+            Err(ApiError::BadRequest(reason)) => {
+                assert!(
+                    reason.starts_with("is_admin: unknown field `is_admin`"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::dto::StatusResponse;
 use acmeport_domain::ports::{AcmeError, RepoError};
 use acmeport_domain::service::{
-    AuthError, CreateOrderError, CreateUserError, DeregisterAccountError, LookupError,
+    AuthError, CreateOrderError, CreateUserError, DeregisterAccountError, LookupError, ManageError,
     RegisterAccountError, ReorderError, RevokeError,
 };
 use acmeport_domain::BoxError;
@@ -39,6 +39,10 @@ pub enum ApiError {
     /// Raised as a [`WrongMethod`] rejection by the fallback route of each path.
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
+    /// 415: a request body that is not `application/json` (so that a cross-site form or
+    /// `text/plain` post cannot act for a logged-in browser).
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
     /// 413: the body is larger than the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
@@ -89,6 +93,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -215,6 +220,11 @@ impl From<LookupError> for ApiError {
 impl From<RegisterAccountError> for ApiError {
     fn from(e: RegisterAccountError) -> Self {
         match e {
+            RegisterAccountError::DirectoryNotAllowed(_) => Self::BadRequest(e.to_string()),
+            // At registration, unusable credentials come from the caller's `key`.
+            RegisterAccountError::Acme(AcmeError::Credentials(reason)) => {
+                Self::BadRequest(format!("key: {reason}"))
+            }
             RegisterAccountError::Acme(a) => a.into(),
             RegisterAccountError::Repo(r) => r.into(),
         }
@@ -236,7 +246,8 @@ impl From<DeregisterAccountError> for ApiError {
 impl From<CreateOrderError> for ApiError {
     fn from(e: CreateOrderError) -> Self {
         match e {
-            CreateOrderError::AccountNotFound
+            CreateOrderError::NotGranted(_)
+            | CreateOrderError::AccountNotFound
             | CreateOrderError::AccountDeactivated
             | CreateOrderError::WildcardNeedsDns
             | CreateOrderError::UnknownProvider { .. }
@@ -254,6 +265,7 @@ impl From<ReorderError> for ApiError {
     fn from(e: ReorderError) -> Self {
         match e {
             ReorderError::NotFound
+            | ReorderError::NotGranted(_)
             | ReorderError::StillPending
             | ReorderError::AccountDeactivated => Self::BadRequest(e.to_string()),
             ReorderError::Repo(r) => r.into(),
@@ -267,6 +279,19 @@ impl From<RevokeError> for ApiError {
             RevokeError::NotFound | RevokeError::AlreadyRevoked => Self::BadRequest(e.to_string()),
             RevokeError::Acme(a) => a.into(),
             RevokeError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::NotFound(_) | ManageError::Invalid(_) | ManageError::Duplicate(_) => {
+                Self::BadRequest(e.to_string())
+            }
+            ManageError::Forbidden(_) => Self::Forbidden(e.to_string()),
+            ManageError::Unavailable(_) | ManageError::Hash(_) => Self::Internal(Box::new(e)),
+            ManageError::Repo(r) => r.into(),
         }
     }
 }

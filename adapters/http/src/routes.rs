@@ -2,7 +2,7 @@
 
 use crate::config::{HttpConfig, PublicUrl};
 use crate::error::{self, ApiError, WrongMethod};
-use crate::handlers::{accounts, certificates, events, health, orders, users};
+use crate::handlers::{accounts, certificates, events, health, orders, security, users};
 use crate::metrics::MetricsEndpoint;
 use crate::readiness::Readiness;
 use crate::{auth, body, pagination};
@@ -149,6 +149,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         warp::any().map(move || api.clone())
     };
     let user = auth::user(api.clone());
+    let principal = auth::principal(api.clone());
 
     // /api/users, /api/users/<id>, /api/token, /api/resource
     let users_path = || warp::path!("api" / "users");
@@ -160,7 +161,15 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .and(body::json(limit))
         .then(users::create)
         .map(respond)
-        .or(not_allowed(users_path(), "POST"))
+        .or(users_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(pagination::page())
+            .then(security::list_users)
+            .map(respond))
+        .unify()
+        .or(not_allowed(users_path(), "GET, POST"))
         .unify()
         .or(user_path()
             .and(method(Method::GET))
@@ -169,12 +178,30 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .then(users::get)
             .map(respond))
         .unify()
-        .or(not_allowed(user_path().map(|_| ()).untuple_one(), "GET"))
+        .or(user_path()
+            .and(method(Method::PATCH))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(body::json(limit))
+            .then(security::update_user)
+            .map(respond))
+        .unify()
+        .or(user_path()
+            .and(method(Method::DELETE))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(security::delete_user)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            user_path().map(|_| ()).untuple_one(),
+            "GET, PATCH, DELETE",
+        ))
         .unify()
         .or(warp::path!("api" / "token")
             .and(method(Method::GET))
             .and(with_api.clone())
-            .and(user.clone())
+            .and(auth::password_user(api.clone()))
             .then(users::token)
             .map(respond))
         .unify()
@@ -187,6 +214,115 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .map(respond))
         .unify()
         .or(not_allowed(warp::path!("api" / "resource"), "GET"))
+        .unify()
+        .boxed();
+
+    // /api/users/<id>/password, /api/users/<id>/domains, /api/keys, /api/keys/<id>,
+    // /api/audit, /api/acme/<id>/key-rollover
+    let password_path = || warp::path!("api" / "users" / i64 / "password");
+    let grants_path = || warp::path!("api" / "users" / i64 / "domains");
+    let keys_path = || warp::path!("api" / "keys");
+    let key_path = || warp::path!("api" / "keys" / i64);
+    let rollover_path = || warp::path!("api" / "acme" / i64 / "key-rollover");
+    let security = password_path()
+        .and(method(Method::PUT))
+        .and(with_api.clone())
+        .and(principal.clone())
+        .and(body::json(limit))
+        .then(security::change_password)
+        .map(respond)
+        .or(not_allowed(
+            password_path().map(|_| ()).untuple_one(),
+            "PUT",
+        ))
+        .unify()
+        .or(grants_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(security::list_grants)
+            .map(respond))
+        .unify()
+        .or(grants_path()
+            .and(method(Method::POST))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(body::json(limit))
+            .then(security::add_grant)
+            .map(respond))
+        .unify()
+        .or(grants_path()
+            .and(method(Method::DELETE))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(body::json(limit))
+            .then(security::remove_grant)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            grants_path().map(|_| ()).untuple_one(),
+            "GET, POST, DELETE",
+        ))
+        .unify()
+        .or(keys_path()
+            .and(method(Method::POST))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(body::json(limit))
+            .then(security::create_key)
+            .map(respond))
+        .unify()
+        .or(keys_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(pagination::page())
+            .then(security::list_keys)
+            .map(respond))
+        .unify()
+        .or(not_allowed(keys_path(), "GET, POST"))
+        .unify()
+        .or(key_path()
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(security::get_key)
+            .map(respond))
+        .unify()
+        .or(key_path()
+            .and(method(Method::DELETE))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(security::revoke_key)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            key_path().map(|_| ()).untuple_one(),
+            "GET, DELETE",
+        ))
+        .unify()
+        .or(warp::path!("api" / "audit")
+            .and(method(Method::GET))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .and(pagination::page())
+            .and(warp::query::<Vec<(String, String)>>())
+            .then(security::list_audit)
+            .map(respond))
+        .unify()
+        .or(not_allowed(warp::path!("api" / "audit"), "GET"))
+        .unify()
+        .or(rollover_path()
+            .and(method(Method::POST))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(security::roll_key)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            rollover_path().map(|_| ()).untuple_one(),
+            "POST",
+        ))
         .unify()
         .boxed();
 
@@ -237,7 +373,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
     let orders = orders_path()
         .and(method(Method::POST))
         .and(with_api.clone())
-        .and(user.clone())
+        .and(principal.clone())
         .and(body::json(limit))
         .then(orders::create)
         .map(respond)
@@ -261,7 +397,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .or(order_path()
             .and(method(custom(b"COPY")))
             .and(with_api.clone())
-            .and(user.clone())
+            .and(principal.clone())
             .then(orders::reorder)
             .map(respond))
         .unify()
@@ -295,7 +431,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .or(certificate_path()
             .and(method(Method::GET))
             .and(with_api.clone())
-            .and(user.clone())
+            .and(principal.clone())
             .then(certificates::get)
             .map(respond))
         .unify()
@@ -381,6 +517,8 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .boxed();
 
     users
+        .or(security)
+        .unify()
         .or(accounts)
         .unify()
         .or(orders)

@@ -44,6 +44,11 @@ pub enum CipherError {
         #[source]
         source: std::io::Error,
     },
+    /// The key file may be read by group or others; names the file and its mode.
+    #[error(
+        "key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    KeyFileOpen { path: String, mode: u32 },
     /// The stored value is not in a format this version writes.
     #[error("stored secret in column {0} has an unknown format")]
     Format(&'static str),
@@ -144,9 +149,25 @@ impl KeyCipher {
     ///
     /// # Errors
     ///
-    /// [`CipherError::KeyFile`] when it cannot be read, [`CipherError::BadKey`],
-    /// [`CipherError::NoKeys`] when it holds no key.
+    /// [`CipherError::KeyFile`] when it cannot be read, [`CipherError::KeyFileOpen`] when
+    /// group or others may read it, [`CipherError::BadKey`], [`CipherError::NoKeys`] when
+    /// it holds no key.
     pub fn from_key_file(path: &Path) -> Result<Self, CipherError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let metadata = std::fs::metadata(path).map_err(|source| CipherError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(CipherError::KeyFileOpen {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
             CipherError::KeyFile {
                 path: path.display().to_string(),
@@ -377,6 +398,26 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("master.key");
+        let first = KeyCipher::load_or_create(&path).expect("created");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = KeyCipher::from_key_file(&path).expect_err("group and others may read it");
+        let text = err.to_string();
+        assert!(
+            text.contains("readable by group or others (mode 644)"),
+            "{text}"
+        );
+        assert!(text.contains("chmod 600"), "{text}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let again = KeyCipher::load_or_create(&path).expect("owner only again");
+        assert_eq!(again.key_ids(), first.key_ids());
+    }
+
     #[test]
     fn key_file_is_created_once_with_owner_only_permissions() {
         use std::os::unix::fs::PermissionsExt as _;

@@ -37,6 +37,7 @@ mod error;
 mod lifecycle;
 mod migration;
 mod orders;
+mod security;
 mod tokens;
 mod users;
 

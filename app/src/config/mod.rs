@@ -39,8 +39,9 @@ pub const DEFAULT_FILE: &str = "acmeport.toml";
 /// The top-level keys; environment variables whose first segment is another word (such
 /// as `ACMEPORT_PASSWORD` for `user add`, or a test harness's own variables) are not
 /// configuration.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 17] = [
     "data_dir",
+    "authorization",
     "api",
     "challenge",
     "database",
@@ -50,6 +51,7 @@ const SECTIONS: [&str; 15] = [
     "auth",
     "keys",
     "workers",
+    "renewal",
     "log",
     "bootstrap",
     "lifecycle",
@@ -133,6 +135,7 @@ pub struct Config {
     pub csr: CsrSection,
     pub dns: DnsSection,
     pub auth: AuthSection,
+    pub authorization: AuthorizationSection,
     pub keys: KeysSection,
     pub workers: WorkersSection,
     pub renewal: RenewalSection,
@@ -154,6 +157,7 @@ impl Default for Config {
             csr: CsrSection::default(),
             dns: DnsSection::default(),
             auth: AuthSection::default(),
+            authorization: AuthorizationSection::default(),
             keys: KeysSection::default(),
             workers: WorkersSection::default(),
             renewal: RenewalSection::default(),
@@ -222,15 +226,40 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***`: in the user information and in query
+    /// parameters that carry secrets (`password`, `sslpassword`, ...).
     #[must_use]
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.0.clone(),
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            return self.0.clone();
+        };
+        let mut changed = false;
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+            changed = true;
+        }
+        if url.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = ["password", "pass", "secret", "token"]
+                        .iter()
+                        .any(|word| k.to_ascii_lowercase().contains(word));
+                    changed |= secret;
+                    let v = if secret {
+                        "***".to_owned()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        if changed {
+            url.to_string()
+        } else {
+            self.0.clone()
         }
     }
 }
@@ -256,6 +285,16 @@ pub struct DatabaseSection {
     pub url: Option<DatabaseUrl>,
 }
 
+/// The public CAs' directories users may register at out of the box.
+pub const WELL_KNOWN_DIRECTORIES: [&str; 6] = [
+    "https://acme-v02.api.letsencrypt.org/directory",
+    "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "https://acme.zerossl.com/v2/DV90",
+    "https://api.buypass.com/acme/directory",
+    "https://api.test4.buypass.no/acme/directory",
+    "https://dv.acme-v02.api.pki.goog/directory",
+];
+
 /// The ACME client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -269,6 +308,11 @@ pub struct AcmeSection {
     pub request_timeout_secs: u64,
     pub validation_timeout_secs: u64,
     pub issuance_timeout_secs: u64,
+    /// The directories non-admins may register accounts at, besides `directory`.
+    pub allowed_directories: Vec<String>,
+    /// Hosts that may be reached although they are loopback, private or link-local (a
+    /// private CA); the host of `directory` always may.
+    pub allowed_private_hosts: Vec<String>,
 }
 
 impl Default for AcmeSection {
@@ -280,6 +324,11 @@ impl Default for AcmeSection {
             request_timeout_secs: 30,
             validation_timeout_secs: 120,
             issuance_timeout_secs: 120,
+            allowed_directories: WELL_KNOWN_DIRECTORIES
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect(),
+            allowed_private_hosts: Vec::new(),
         }
     }
 }
@@ -351,6 +400,20 @@ pub enum ProviderSection {
 }
 
 impl ProviderSection {
+    /// The zones the instance may write in, as configured (empty: any).
+    #[must_use]
+    pub fn zones(&self) -> &[String] {
+        match self {
+            Self::Route53(r) => &r.zones,
+            Self::Cloudflare(c) => &c.zones,
+            Self::Rfc2136(r) => &r.zones,
+            Self::Exec(e) => &e.zones,
+            Self::Webhook(w) => &w.zones,
+            Self::PowerDns(p) => &p.zones,
+            Self::AcmeDns(a) => &a.zones,
+        }
+    }
+
     /// The `kind` value.
     #[must_use]
     pub fn kind(&self) -> &'static str {
@@ -379,6 +442,8 @@ pub struct Route53Section {
     /// The hosted zone; found by walking up the name when absent.
     pub hosted_zone_id: Option<String>,
     pub ttl: Option<i64>,
+    /// The zones this instance may write records in; any when empty.
+    pub zones: Vec<String>,
 }
 
 /// Cloudflare (API v4) with an API token.
@@ -394,6 +459,9 @@ pub struct CloudflareSection {
     pub zone_id: Option<String>,
     #[serde(default)]
     pub ttl: Option<u32>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// RFC 2136 dynamic updates with TSIG (BIND, Knot, PowerDNS).
@@ -413,6 +481,9 @@ pub struct Rfc2136Section {
     pub ttl: Option<u32>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// A program run as `program [args...] present|cleanup <fqdn> <value>` (lego's `exec`).
@@ -427,6 +498,9 @@ pub struct ExecSection {
     /// Limit for one run, after which the program is killed (60 by default).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// An HTTP endpoint receiving `{"fqdn", "value"}` (lego's `httpreq`, default mode).
@@ -452,6 +526,9 @@ pub struct WebhookDnsSection {
     pub bearer_token: Option<Secret>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// The PowerDNS Authoritative HTTP API.
@@ -472,6 +549,9 @@ pub struct PowerDnsSection {
     pub ttl: Option<u32>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// acme-dns: accounts registered on first use and kept in a file.
@@ -488,6 +568,9 @@ pub struct AcmeDnsSection {
     pub allow_from: Vec<String>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The zones this instance may write records in; any when empty.
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 /// How DNS-01 records are checked before the CA is asked to validate.
@@ -554,6 +637,17 @@ impl Default for AuthSection {
             argon2_parallelism: argon2.parallelism,
         }
     }
+}
+
+/// Who may order which names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationSection {
+    /// True lets every user order any name (one team sharing the service). False (the
+    /// default) lets non-admins order only the names an admin granted them
+    /// (`POST /api/users/<id>/domains`): a forgotten setting then refuses an order
+    /// instead of writing records into every zone the DNS credentials reach.
+    pub allow_any_name: bool,
 }
 
 /// The master keys that encrypt private keys and ACME credentials at rest.
@@ -672,6 +766,7 @@ impl Config {
             }
         }
         self.default_directory()?;
+        self.allowed_directories()?;
         positive("acme.request_timeout_secs", self.acme.request_timeout_secs)?;
         positive(
             "acme.validation_timeout_secs",
@@ -690,6 +785,7 @@ impl Config {
         self.csr_subject()?;
         self.key_spec()?;
         self.provider_names()?;
+        self.provider_zones()?;
         self.unchecked_providers()?;
         self.propagation()?;
         self.token_ttl()?;
@@ -752,6 +848,41 @@ impl Config {
             .key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The directories non-admins may register at: the default and the allowed ones.
+    ///
+    /// # Errors
+    ///
+    /// An entry that is not an https URL, naming `acme.allowed_directories[i]`.
+    pub fn allowed_directories(&self) -> Result<Vec<DirectoryUrl>, ConfigError> {
+        let mut list = vec![self.default_directory()?];
+        for (i, url) in self.acme.allowed_directories.iter().enumerate() {
+            list.push(
+                DirectoryUrl::parse(url).map_err(|e| {
+                    ConfigError::invalid(format!("acme.allowed_directories[{i}]"), e)
+                })?,
+            );
+        }
+        Ok(list)
+    }
+
+    /// The hosts the ACME client may reach at non-public addresses: the default
+    /// directory's and `acme.allowed_private_hosts`.
+    ///
+    /// # Errors
+    ///
+    /// When `acme.directory` is invalid.
+    pub fn acme_private_hosts(&self) -> Result<Vec<String>, ConfigError> {
+        let directory = self.default_directory()?;
+        let mut hosts = self.acme.allowed_private_hosts.clone();
+        if let Some(host) = url::Url::parse(directory.as_str())
+            .ok()
+            .and_then(|u| u.host_str().map(ToOwned::to_owned))
+        {
+            hosts.push(host);
+        }
+        Ok(hosts)
     }
 
     /// The default ACME directory.
@@ -832,6 +963,43 @@ impl Config {
             ));
         }
         Ok((names, Some(default)))
+    }
+
+    /// The zones each provider instance is confined to (instances that list none are
+    /// left out: they may write anywhere their credentials reach).
+    ///
+    /// # Errors
+    ///
+    /// A zone that is not a domain name, naming `dns.providers.<name>.zones`.
+    pub fn provider_zones(
+        &self,
+    ) -> Result<Vec<(ProviderName, acmeport_domain::service::ZoneScope)>, ConfigError> {
+        let mut confined = Vec::new();
+        for (name, section) in &self.dns.providers {
+            if section.zones().is_empty() {
+                continue;
+            }
+            let key = format!("dns.providers.{name}.zones");
+            let id = ProviderName::parse(name).map_err(|e| ConfigError::invalid(&key, e))?;
+            let zones = section
+                .zones()
+                .iter()
+                .enumerate()
+                .map(|(i, zone)| {
+                    acmeport_domain::DomainName::parse(zone)
+                        .ok()
+                        .filter(|z| !z.is_wildcard())
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                format!("{key}[{i}]"),
+                                format!("`{zone}` is not a zone name"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            confined.push((id, acmeport_domain::service::ZoneScope::new(zones)));
+        }
+        Ok(confined)
     }
 
     /// The provider instances exempt from the propagation check.

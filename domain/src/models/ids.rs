@@ -59,6 +59,18 @@ id_type!(
     /// Identifies a stored lifecycle event (and its webhook deliveries).
     EventId
 );
+id_type!(
+    /// Identifies a domain grant of a user.
+    GrantId
+);
+id_type!(
+    /// Identifies a named API key.
+    ApiKeyId
+);
+id_type!(
+    /// Identifies an entry of the audit log.
+    AuditId
+);
 
 /// Identifies one worker (one process or task) that claims orders.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -12,6 +12,7 @@ mod lifecycle;
 mod order;
 mod schedule;
 mod secret;
+mod security;
 mod subject;
 mod user;
 
@@ -27,5 +28,6 @@ pub use lifecycle::*;
 pub use order::*;
 pub use schedule::*;
 pub use secret::*;
+pub use security::*;
 pub use subject::*;
 pub use user::*;

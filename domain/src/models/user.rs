@@ -83,6 +83,12 @@ pub struct User {
     pub password_hash: PasswordHash,
     pub is_admin: bool,
     pub created_at: OffsetDateTime,
+    /// Raised by every change that must end the user's sessions (a new password,
+    /// disabling); tokens carry the generation they were issued under and stop working
+    /// when it moves on.
+    pub generation: i64,
+    /// A disabled user cannot log in; its tokens and API keys stop working.
+    pub disabled: bool,
 }
 
 /// A user to be stored; the repository assigns the id.

@@ -2,8 +2,9 @@
 
 use super::{Acmeport, DeregisterAccountError, LookupError, RegisterAccountError};
 use crate::models::{
-    AccountId, AccountStatus, AcmeAccount, CsrSubject, DirectoryUrl, Email, ExternalAccountBinding,
-    Listing, NewAcmeAccount, Page, PrivateKeyPem, RevocationReason, User,
+    AccountId, AccountStatus, AcmeAccount, AuditAction, CsrSubject, DirectoryUrl, Email,
+    ExternalAccountBinding, Listing, NewAcmeAccount, Page, Principal, PrivateKeyPem,
+    RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
@@ -42,6 +43,11 @@ impl Acmeport {
         let directory = request
             .directory
             .unwrap_or_else(|| self.settings.default_directory.clone());
+        if !user.is_admin && !self.directory_allowed(&directory) {
+            return Err(RegisterAccountError::DirectoryNotAllowed(
+                directory.to_string(),
+            ));
+        }
         if let Some(existing) = self
             .ports
             .accounts
@@ -71,6 +77,13 @@ impl Acmeport {
         match inserted {
             Ok(account) => {
                 tracing::info!(account.id = %account.id, user.id = %user.id, directory = %directory, "ACME account registered");
+                self.audit(
+                    &Principal::user(user.clone()),
+                    AuditAction::AccountRegistered,
+                    format!("account {}", account.id),
+                    format!("directory {directory}"),
+                )
+                .await;
                 Ok((account, Outcome::Created))
             }
             // A concurrent request registered the same account first.
@@ -85,6 +98,18 @@ impl Acmeport {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// True when non-admins may register at `directory`: the configured default, or one
+    /// of the allowed directories (any, when the settings list none).
+    #[must_use]
+    pub fn directory_allowed(&self, directory: &DirectoryUrl) -> bool {
+        *directory == self.settings.default_directory
+            || self
+                .settings
+                .allowed_directories
+                .as_ref()
+                .is_none_or(|list| list.contains(directory))
     }
 
     /// The user's account with this id.
@@ -163,6 +188,13 @@ impl Acmeport {
         account.status = AccountStatus::Deactivated;
         self.ports.accounts.update(&account).await?;
         tracing::info!(account.id = %account.id, "ACME account deactivated");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::AccountDeactivated,
+            format!("account {}", account.id),
+            String::new(),
+        )
+        .await;
         Ok(account)
     }
 
@@ -187,6 +219,13 @@ impl Acmeport {
         account.credentials = self.ports.acme.roll_key(&account.credentials).await?;
         self.ports.accounts.update(&account).await?;
         tracing::info!(account.id = %account.id, "ACME account key rolled over");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::AccountKeyRolled,
+            format!("account {}", account.id),
+            String::new(),
+        )
+        .await;
         Ok(account)
     }
 }

@@ -2,8 +2,8 @@
 
 use super::{Acmeport, LookupError, RevokeError};
 use crate::models::{
-    Certificate, CertificateId, CertificateStatus, DomainEvent, Listing, OrderStatus, Page,
-    RevocationReason, User,
+    AuditAction, Certificate, CertificateId, CertificateStatus, DomainEvent, Listing, OrderStatus,
+    Page, Principal, RevocationReason, User,
 };
 use crate::ports::{AcmeError, RepoError};
 
@@ -29,6 +29,30 @@ impl Acmeport {
         let mut one = [certificate];
         self.with_renewal_plans(&mut one).await?;
         let [certificate] = one;
+        Ok(certificate)
+    }
+
+    /// The caller's certificate with this id, to hand out with its private key: recorded
+    /// in the audit log when the key is included.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] when absent or owned by another user.
+    pub async fn download_certificate(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+    ) -> Result<Certificate, LookupError> {
+        let certificate = self.get_certificate(&principal.user, id).await?;
+        if certificate.key.is_some() {
+            self.audit(
+                principal,
+                AuditAction::CertificateDownloaded,
+                format!("certificate {id}"),
+                "with private key".to_owned(),
+            )
+            .await;
+        }
         Ok(certificate)
     }
 
@@ -76,6 +100,13 @@ impl Acmeport {
         self.revoke_at_ca(&certificate, reason).await?;
         self.record_revocation(&certificate, reason).await?;
         tracing::info!(certificate.id = %id, reason = reason.as_str(), "certificate revoked");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::CertificateRevoked,
+            format!("certificate {id}"),
+            format!("reason {}", reason.as_str()),
+        )
+        .await;
         self.owned_certificate(user, id).await
     }
 
@@ -106,6 +137,13 @@ impl Acmeport {
         })
         .await?;
         tracing::info!(certificate.id = %id, "certificate purged");
+        self.audit(
+            &Principal::user(user.clone()),
+            AuditAction::CertificatePurged,
+            format!("certificate {id}"),
+            String::new(),
+        )
+        .await;
         Ok(())
     }
 

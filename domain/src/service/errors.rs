@@ -39,6 +39,9 @@ pub enum LookupError {
 /// Registering an ACME account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterAccountError {
+    /// The directory is not one the configuration allows for this user.
+    #[error("server: `{0}` is not an allowed ACME directory")]
+    DirectoryNotAllowed(String),
     /// The ACME server refused or could not be reached.
     #[error(transparent)]
     Acme(#[from] AcmeError),
@@ -62,6 +65,9 @@ pub enum DeregisterAccountError {
 /// Creating an order failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateOrderError {
+    /// A name is not covered by the caller's grants; names it.
+    #[error("domain `{0}` is not granted to this user")]
+    NotGranted(String),
     /// The account does not exist or belongs to another user.
     #[error("account not found")]
     AccountNotFound,
@@ -90,6 +96,9 @@ pub enum CreateOrderError {
 pub enum ReorderError {
     #[error("order not found")]
     NotFound,
+    /// A name is not (any longer) covered by the caller's grants; names it.
+    #[error("domain `{0}` is not granted to this user")]
+    NotGranted(String),
     #[error("the order is still being processed")]
     StillPending,
     #[error("account is deactivated")]

@@ -5,14 +5,20 @@ mod certificates;
 mod errors;
 mod events;
 mod orders;
+mod security;
 mod users;
 mod workflow;
+mod zones;
 
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
 pub use events::{DeliveryPolicy, LifecycleSettings};
 pub use orders::CreateOrder;
+pub use security::{
+    AuthorizeError, CreateApiKey, ManageError, SecurityPorts, UserChange, API_KEY_PREFIX,
+};
 pub use workflow::WorkOutcome;
+pub use zones::ZoneScope;
 
 use crate::models::{Backoff, CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
@@ -48,6 +54,9 @@ pub struct Ports {
 #[derive(Clone, Default)]
 pub struct DnsProviders {
     instances: BTreeMap<ProviderName, Arc<dyn DnsProvider>>,
+    /// The instances as given, before [`Self::with_zones`] confined them.
+    unconfined: BTreeMap<ProviderName, Arc<dyn DnsProvider>>,
+    zones: BTreeMap<ProviderName, ZoneScope>,
     default: Option<ProviderName>,
     unchecked: std::collections::BTreeSet<ProviderName>,
 }
@@ -62,8 +71,36 @@ impl DnsProviders {
     /// Adds an instance under `name` (replacing one of that name).
     #[must_use]
     pub fn with(mut self, name: ProviderName, provider: Arc<dyn DnsProvider>) -> Self {
-        self.instances.insert(name, provider);
+        self.unconfined.insert(name.clone(), provider);
+        self.confine(name)
+    }
+
+    /// Confines the instance `name` to `zones`: it writes and removes no record outside
+    /// them, whatever asks it to (the instance handed out by [`Self::get`] refuses).
+    #[must_use]
+    pub fn with_zones(mut self, name: ProviderName, zones: ZoneScope) -> Self {
+        self.zones.insert(name.clone(), zones);
+        self.confine(name)
+    }
+
+    fn confine(mut self, name: ProviderName) -> Self {
+        if let Some(provider) = self.unconfined.get(&name).cloned() {
+            let provider = match self.zones.get(&name) {
+                Some(zones) => zones::confined(provider, zones.clone()),
+                None => provider,
+            };
+            self.instances.insert(name, provider);
+        }
         self
+    }
+
+    /// True when the instance `name` may write a record at `record_name`: it is
+    /// configured and `record_name` lies in one of its zones (any name, when it lists
+    /// none).
+    #[must_use]
+    pub fn may_write(&self, name: &ProviderName, record_name: &str) -> bool {
+        self.instances.contains_key(name)
+            && self.zones.get(name).is_none_or(|z| z.contains(record_name))
     }
 
     /// Names the instance used when an order names none.
@@ -141,6 +178,14 @@ pub struct Settings {
     pub propagation: PropagationSettings,
     /// How long API tokens are valid.
     pub token_ttl: Duration,
+    /// True lets every user order any name (a single-team installation); false lets
+    /// non-admins order only the names their grants cover. The library default is true:
+    /// an embedding program has no users of its own; the `acmeport` server's
+    /// configuration defaults to false.
+    pub allow_any_name: bool,
+    /// The ACME directories non-admins may register accounts at, besides
+    /// `default_directory`; any when `None` (the library default).
+    pub allowed_directories: Option<Vec<DirectoryUrl>>,
     /// How long a worker's claim on an order lasts without renewal.
     pub lease: Duration,
     /// Expiry warnings and webhook delivery.
@@ -205,6 +250,8 @@ impl Default for Settings {
             default_key_spec: KeySpec::default(),
             propagation: PropagationSettings::default(),
             token_ttl: Duration::from_secs(3600),
+            allow_any_name: true,
+            allowed_directories: None,
             lease: Duration::from_secs(30),
             lifecycle: LifecycleSettings::default(),
             retry_budget: Duration::from_secs(600),
@@ -233,6 +280,7 @@ pub struct Acmeport {
     decoy_hash: Arc<std::sync::Mutex<Option<crate::models::PasswordHash>>>,
     /// Called when an order becomes due now (created, reissued), so idle workers wake.
     work_signal: Option<Arc<dyn Fn() + Send + Sync>>,
+    security: Option<Arc<SecurityPorts>>,
 }
 
 impl Acmeport {
@@ -244,6 +292,7 @@ impl Acmeport {
             settings,
             decoy_hash: Arc::default(),
             work_signal: None,
+            security: None,
         }
     }
 
@@ -279,6 +328,8 @@ impl Acmeport {
     }
 }
 
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,10 +1,11 @@
 //! Orders: create (with "already exists" detection and reissue), look up, reorder.
 
 use super::accounts::Outcome;
-use super::{Acmeport, CreateOrderError, LookupError, ReorderError};
+use super::{Acmeport, AuthorizeError, CreateOrderError, LookupError, ReorderError};
 use crate::models::{
-    AccountId, AccountStatus, ChallengeKind, CsrSubject, Email, Identifiers, KeySpec, Listing,
-    NewOrder, Order, OrderId, OrderSpec, OrderStatus, Page, PrivateKeyPem, ProviderName, User,
+    AccountId, AccountStatus, AuditAction, ChallengeKind, CsrSubject, Email, Identifiers, KeySpec,
+    Listing, NewOrder, Order, OrderId, OrderSpec, OrderStatus, Page, Principal, PrivateKeyPem,
+    ProviderName, User,
 };
 use crate::ports::{CsrError, RepoError};
 
@@ -43,6 +44,27 @@ impl Acmeport {
         user: &User,
         request: CreateOrder,
     ) -> Result<(Order, Outcome), CreateOrderError> {
+        self.create_order_as(&Principal::user(user.clone()), request)
+            .await
+    }
+
+    /// As [`Self::create_order`] for a caller whose API key may limit the names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::create_order`].
+    pub async fn create_order_as(
+        &self,
+        principal: &Principal,
+        request: CreateOrder,
+    ) -> Result<(Order, Outcome), CreateOrderError> {
+        let user = &principal.user;
+        self.authorize_names_for(principal, &request.identifiers)
+            .await
+            .map_err(|e| match e {
+                AuthorizeError::NotGranted(name) => CreateOrderError::NotGranted(name),
+                AuthorizeError::Repo(r) => CreateOrderError::Repo(r),
+            })?;
         let account = self
             .ports
             .accounts
@@ -82,6 +104,13 @@ impl Acmeport {
                 {
                     existing = reissued;
                     tracing::info!(order.id = %existing.id, "order reissued");
+                    self.audit(
+                        principal,
+                        AuditAction::OrderReissued,
+                        format!("order {}", existing.id),
+                        String::new(),
+                    )
+                    .await;
                 }
             }
             return Ok((existing, Outcome::Existing));
@@ -109,6 +138,23 @@ impl Acmeport {
             .await?;
         tracing::info!(order.id = %order.id, user.id = %user.id, domains = ?order.spec.identifiers.as_slice(), "order created");
         self.signal_work();
+        self.audit(
+            principal,
+            AuditAction::OrderCreated,
+            format!("order {}", order.id),
+            format!(
+                "domains {}",
+                order
+                    .spec
+                    .identifiers
+                    .as_slice()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
+        .await;
         Ok((order, Outcome::Created))
     }
 
@@ -222,6 +268,21 @@ impl Acmeport {
     /// [`ReorderError::NotFound`], [`ReorderError::StillPending`] while an attempt runs,
     /// [`ReorderError::AccountDeactivated`].
     pub async fn reorder(&self, user: &User, id: OrderId) -> Result<Order, ReorderError> {
+        self.reorder_as(&Principal::user(user.clone()), id).await
+    }
+
+    /// As [`Self::reorder`] for a caller whose API key may limit the names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::reorder`], and [`ReorderError::NotGranted`] when the caller may no
+    /// longer order one of the names.
+    pub async fn reorder_as(
+        &self,
+        principal: &Principal,
+        id: OrderId,
+    ) -> Result<Order, ReorderError> {
+        let user = &principal.user;
         let order = self.get_order(user, id).await.map_err(|e| match e {
             LookupError::NotFound(_) => ReorderError::NotFound,
             LookupError::Repo(r) => ReorderError::Repo(r),
@@ -229,6 +290,12 @@ impl Acmeport {
         if order.status() == OrderStatus::Pending {
             return Err(ReorderError::StillPending);
         }
+        self.authorize_names_for(principal, &order.spec.identifiers)
+            .await
+            .map_err(|e| match e {
+                AuthorizeError::NotGranted(name) => ReorderError::NotGranted(name),
+                AuthorizeError::Repo(r) => ReorderError::Repo(r),
+            })?;
         let account = self.ports.accounts.get(order.account_id).await?;
         if account.is_none_or(|a| a.status == AccountStatus::Deactivated) {
             return Err(ReorderError::AccountDeactivated);
@@ -246,6 +313,13 @@ impl Acmeport {
             return Err(ReorderError::StillPending);
         }
         tracing::info!(order.id = %order.id, attempt = order.state().attempt, "order reissued");
+        self.audit(
+            principal,
+            AuditAction::OrderReissued,
+            format!("order {}", order.id),
+            String::new(),
+        )
+        .await;
         Ok(order)
     }
 

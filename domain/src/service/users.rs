@@ -22,7 +22,15 @@ impl Acmeport {
         if !actor.is_admin {
             return Err(CreateUserError::Forbidden);
         }
-        self.add_user(username, password, is_admin).await
+        let user = self.add_user(username, password, is_admin).await?;
+        self.audit(
+            &crate::models::Principal::user(actor.clone()),
+            crate::models::AuditAction::UserCreated,
+            format!("user {}", user.id),
+            format!("username {}, admin={is_admin}", user.username),
+        )
+        .await;
+        Ok(user)
     }
 
     /// Creates a user without an acting admin: for the command line and first start.
@@ -91,19 +99,38 @@ impl Acmeport {
         let Some(user) = self.ports.users.by_username(&username).await? else {
             self.spend_a_verification(password).await;
             tracing::info!(user.name = %username, "login failed: unknown user");
+            self.login_failed(&username, None, "unknown user").await;
             return Err(AuthError::InvalidCredentials);
         };
-        if self
+        let verified = self
             .ports
             .hasher
             .verify(password, &user.password_hash)
-            .await
-        {
+            .await;
+        if verified && !user.disabled {
             Ok(user)
         } else {
-            tracing::info!(user.name = %username, "login failed: wrong password");
+            let reason = if verified {
+                "user disabled"
+            } else {
+                "wrong password"
+            };
+            tracing::info!(user.name = %username, reason, "login failed");
+            self.login_failed(&username, Some(user.id), reason).await;
             Err(AuthError::InvalidCredentials)
         }
+    }
+
+    async fn login_failed(&self, username: &Username, user: Option<UserId>, reason: &str) {
+        self.record_audit(crate::models::NewAuditEntry {
+            at: self.now(),
+            actor: user,
+            api_key: None,
+            action: crate::models::AuditAction::LoginFailed,
+            target: format!("username {username}"),
+            detail: reason.to_owned(),
+        })
+        .await;
     }
 
     /// Verifies `password` against a decoy hash (made once), as long as a real check takes.
@@ -134,7 +161,8 @@ impl Acmeport {
         let _ = self.ports.hasher.verify(password, &decoy).await;
     }
 
-    /// Checks an API token: signature, expiry, and that its user still exists.
+    /// Checks an API token: signature, expiry, and that its user still exists, is enabled
+    /// and has the generation the token was issued under.
     ///
     /// # Errors
     ///
@@ -149,11 +177,17 @@ impl Acmeport {
             tracing::info!(user.id = %claims.user, "login failed: expired token");
             return Err(AuthError::InvalidCredentials);
         }
-        self.ports
+        let user = self
+            .ports
             .users
             .get(claims.user)
             .await?
-            .ok_or(AuthError::InvalidCredentials)
+            .ok_or(AuthError::InvalidCredentials)?;
+        if user.disabled || user.generation != claims.generation {
+            tracing::info!(user.id = %claims.user, "login failed: token of a past generation or a disabled user");
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(user)
     }
 
     /// Issues a token for the user, valid for the configured lifetime.
@@ -162,6 +196,7 @@ impl Acmeport {
         let ttl = self.settings.token_ttl;
         let token = self.ports.signer.sign(TokenClaims {
             user: user.id,
+            generation: user.generation,
             expires_at: self.now() + ttl,
         });
         (token, ttl)

@@ -694,6 +694,7 @@ impl Acmeport {
         let url = acme_url(order)?;
         let kind = order.spec.challenge;
         let challenges = self.ports.acme.challenges(credentials, &url, kind).await?;
+        Self::check_authorizations(order, &challenges).map_err(StepError::Fatal)?;
         let mut material = Vec::with_capacity(challenges.len());
         for challenge in &challenges {
             let item = match kind {
@@ -858,6 +859,8 @@ impl Acmeport {
         }
         match self.ports.propagation.delegated_name(&name).await {
             Ok(target) => {
+                self.check_record_zone(provider, &target)
+                    .map_err(StepError::Fatal)?;
                 if target != name {
                     tracing::info!(from = %name, to = %target, "challenge name is delegated by CNAME");
                 }

@@ -325,6 +325,8 @@ impl Pebble {
         AcmeClientConfig {
             extra_roots_pem: vec![self.tls_ca_pem.clone()],
             webpki_roots: false,
+            // Pebble listens on loopback: allowed explicitly, as a private CA would be.
+            allowed_private_hosts: vec!["127.0.0.1".to_owned()],
             ..AcmeClientConfig::default()
         }
     }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 /// `POST /api/acme`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RegisterAccountRequest {
     /// The contact address registered with the ACME server.
     #[schema(example = "admin@example.com")]

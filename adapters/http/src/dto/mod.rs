@@ -9,12 +9,17 @@ mod accounts;
 mod certificates;
 mod events;
 mod orders;
+mod security;
 mod users;
 
 pub(crate) use accounts::{AccountResponse, RegisterAccountRequest};
 pub(crate) use certificates::{CertificateResponse, CertificateSummary, RevokeRequest};
 pub(crate) use events::EventResponse;
 pub(crate) use orders::{CreateOrderRequest, OrderResponse, UpdateOrderRequest};
+pub(crate) use security::{
+    AuditResponse, CreateKeyRequest, CreatedKeyResponse, GrantRequest, GrantResponse, KeyResponse,
+    PasswordRequest, UpdateUserRequest, UserDetail,
+};
 pub(crate) use users::{CreateUserRequest, ResourceResponse, TokenResponse, UserResponse};
 
 use crate::error::ApiError;

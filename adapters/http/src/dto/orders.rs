@@ -32,6 +32,7 @@ impl From<ChallengeType> for ChallengeKind {
 
 /// `POST /api/order`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateOrderRequest {
     /// The names of the certificate: the common name first, then the other SANs.
     #[schema(example = json!(["example.com", "www.example.com"]))]

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 /// `POST /api/users`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateUserRequest {
     /// 1 to 64 letters, digits, `.`, `_`, `-` and `@`.
     #[schema(example = "alice")]

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
-use acmeport_domain::{CertificateId, Page, User};
+use acmeport_domain::{CertificateId, Page, Principal, User};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -20,10 +20,10 @@ use warp::reply::Response;
     ),
     security(("basic" = []))
 )]
-pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
+pub(crate) async fn get(id: i64, api: Api, caller: Principal) -> Result<Response, ApiError> {
     let certificate = api
         .service()
-        .get_certificate(&user, CertificateId::new(id))
+        .download_certificate(&caller, CertificateId::new(id))
         .await?;
     Ok(reply::no_store(reply::json(
         StatusCode::OK,

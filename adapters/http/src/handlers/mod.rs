@@ -7,4 +7,5 @@ pub(crate) mod certificates;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod orders;
+pub(crate) mod security;
 pub(crate) mod users;

@@ -8,7 +8,7 @@ use crate::pagination;
 use crate::reply;
 use crate::routes::Api;
 use acmeport_domain::service::Outcome;
-use acmeport_domain::{OrderId, Page, User};
+use acmeport_domain::{OrderId, Page, Principal, User};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -22,19 +22,21 @@ use warp::reply::Response;
             headers(("Location" = String, description = "URI of the order"))),
         (status = 200, description = "The same order exists (same account, domains in order, type and email)", body = CreatedResponse,
             headers(("Location" = String, description = "URI of the order"))),
-        (status = 400, description = "Missing `domains` or `account`, an invalid field, a wildcard with `type: http`, an unknown provider, a CSR whose names differ, an invalid key", body = StatusResponse),
+        (status = 400, description = "Missing `domains` or `account`, an invalid field, a wildcard with `type: http`, an unknown provider, a CSR whose names differ, an invalid key, a name not granted to the caller", body = StatusResponse),
+        (status = 403, description = "Outside the API key's scope", body = StatusResponse),
+        (status = 415, description = "The body is not application/json", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
     ),
     security(("basic" = []))
 )]
 pub(crate) async fn create(
     api: Api,
-    user: User,
+    caller: Principal,
     body: CreateOrderRequest,
 ) -> Result<Response, ApiError> {
     let request = body.try_into_domain()?;
     let reissue = request.reissue;
-    let (order, outcome) = api.service().create_order(&user, request).await?;
+    let (order, outcome) = api.service().create_order_as(&caller, request).await?;
     let status = match outcome {
         Outcome::Created => StatusCode::CREATED,
         Outcome::Existing => StatusCode::OK,
@@ -106,13 +108,13 @@ pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, A
     params(("id" = i64, Path, description = "Order id")),
     responses(
         (status = 200, description = "Reissue started", body = CreatedResponse),
-        (status = 400, description = "No such order of the caller, still pending, or its account is deactivated", body = StatusResponse),
+        (status = 400, description = "No such order of the caller, still pending, its account is deactivated, or a name no longer granted to the caller", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
     ),
     security(("basic" = []))
 )]
-pub(crate) async fn reorder(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
-    let order = api.service().reorder(&user, OrderId::new(id)).await?;
+pub(crate) async fn reorder(id: i64, api: Api, caller: Principal) -> Result<Response, ApiError> {
+    let order = api.service().reorder_as(&caller, OrderId::new(id)).await?;
     api.nudge_workers();
     Ok(reply::json(
         StatusCode::OK,

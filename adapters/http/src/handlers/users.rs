@@ -56,13 +56,15 @@ pub(crate) async fn get(id: i64, api: Api, actor: User) -> Result<Response, ApiE
     Ok(reply::json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
-/// A fresh API token for the caller, also sent in the `token` header.
+/// A fresh API token for the caller, also sent in the `token` header. Needs the
+/// password: a token or API key cannot mint a token.
 #[utoipa::path(
     get, path = "/api/token", tag = "users",
     responses(
         (status = 200, description = "A signed token", body = TokenResponse,
             headers(("token" = String, description = "The same token"))),
         (status = 401, description = "Missing, wrong or expired credentials", body = StatusResponse),
+        (status = 403, description = "Credentials other than the password (a token, an API key)", body = StatusResponse),
     ),
     security(("basic" = []))
 )]

@@ -82,7 +82,11 @@ pub fn basic(user: &str, password: &str) -> String {
 }
 
 pub async fn app_with_limit(body_limit: u64) -> App {
-    let kit = Kit::new();
+    app_with(Kit::new(), body_limit).await
+}
+
+/// The routes over `kit`, with the users admin, alice and bob.
+pub async fn app_with(kit: Kit, body_limit: u64) -> App {
     for (name, password, admin) in [
         (ADMIN.0, ADMIN.1, true),
         (ALICE.0, ALICE.1, false),

@@ -13,6 +13,8 @@ pub struct Model {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: OffsetDateTime,
+    pub generation: i64,
+    pub disabled: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

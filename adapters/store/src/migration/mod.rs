@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20260101_000001_initial;
 mod m20261201_000002_workflow;
 mod m20261201_000009_lifecycle;
+mod m20261201_000010_security;
 
 /// Every migration of the store, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000001_initial::Migration),
             Box::new(m20261201_000002_workflow::Migration),
             Box::new(m20261201_000009_lifecycle::Migration),
+            Box::new(m20261201_000010_security::Migration),
         ]
     }
 }
