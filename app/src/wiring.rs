@@ -80,6 +80,7 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         validation: poll(config.acme.validation_timeout_secs),
         issuance: poll(config.acme.issuance_timeout_secs),
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
+        max_body_bytes: config.acme.max_body_bytes,
         ..AcmeClientConfig::default()
     };
     InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
@@ -244,6 +245,9 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;
                 }
+                if let Some(timeout) = r.timeout_secs {
+                    settings.request_timeout = Duration::from_secs(timeout);
+                }
                 Arc::new(Route53Provider::new(settings).await)
             }
             ProviderSection::Cloudflare(c) => {
@@ -253,6 +257,9 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 settings.zone_id = c.zone_id.clone();
                 if let Some(ttl) = c.ttl {
                     settings.ttl = ttl;
+                }
+                if let Some(timeout) = c.timeout_secs {
+                    settings.timeout = Duration::from_secs(timeout);
                 }
                 Arc::new(
                     CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?,

@@ -303,9 +303,37 @@ pub enum AcmeError {
     /// The stored credentials cannot be used.
     #[error("invalid account credentials: {0}")]
     Credentials(String),
-    /// Network or protocol failure.
+    /// Network or protocol failure: no answer within the request deadline, a connection
+    /// error, a body over the size cap, or a 5xx answer. Worth another try.
     #[error("ACME request failed: {0}")]
     Transport(#[source] BoxError),
+    /// The server asks the client to slow down: a `429` answer or a
+    /// `urn:ietf:params:acme:error:rateLimited` problem. `retry_after` is the server's
+    /// `Retry-After` (seconds or HTTP date, turned into a wait from now) when it sent one.
+    /// Worth another try, not before `retry_after`.
+    #[error("the ACME server is rate limiting: {detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl AcmeError {
+    /// True when another try later may succeed ([`AcmeError::Transport`],
+    /// [`AcmeError::RateLimited`]); everything else is the server's final word.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transport(_) | Self::RateLimited { .. })
+    }
+
+    /// How long the server asked to wait before the next try, when it said so.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// What registering an account returns.

@@ -1,6 +1,7 @@
 //! ACME problem documents made readable, and instant-acme errors translated into the
 //! port's [`AcmeError`].
 
+use crate::https::HttpFailure;
 use acmeport_domain::ports::AcmeError;
 use instant_acme::{AuthorizationState, AuthorizationStatus, ChallengeType, Identifier, Problem};
 
@@ -76,6 +77,11 @@ pub(crate) fn translate(error: instant_acme::Error) -> AcmeError {
         instant_acme::Error::Api(problem) => {
             if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:alreadyRevoked") {
                 AcmeError::AlreadyRevoked
+            } else if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:rateLimited") {
+                AcmeError::RateLimited {
+                    detail: describe(&problem),
+                    retry_after: None,
+                }
             } else {
                 AcmeError::Rejected(describe(&problem))
             }
@@ -86,6 +92,19 @@ pub(crate) fn translate(error: instant_acme::Error) -> AcmeError {
         instant_acme::Error::KeyRejected | instant_acme::Error::Crypto => {
             AcmeError::Credentials("the account key cannot be used".into())
         }
+        instant_acme::Error::Other(e) => match e.downcast::<HttpFailure>() {
+            Ok(failure) => match *failure {
+                HttpFailure::RateLimited {
+                    detail,
+                    retry_after,
+                } => AcmeError::RateLimited {
+                    detail,
+                    retry_after,
+                },
+                other => AcmeError::Transport(Box::new(other)),
+            },
+            Err(e) => AcmeError::Transport(e),
+        },
         other => AcmeError::Transport(Box::new(other)),
     }
 }

@@ -227,7 +227,7 @@ impl DnsProvider for CloudflareProvider {
 fn translate(error: ApiError) -> DnsError {
     let temporary = match &error {
         ApiError::Api { status, .. } => status.as_u16() == 429 || status.is_server_error(),
-        ApiError::Transport(_) => true,
+        ApiError::Transport(_) | ApiError::TooLarge => true,
     };
     if temporary {
         DnsError::Transport(error.to_string().into())

@@ -21,6 +21,7 @@ use acmeport_domain::TxtRecord;
 use async_trait::async_trait;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_route53::config::Credentials;
 use aws_sdk_route53::types::{
@@ -64,9 +65,15 @@ impl Route53Provider {
             .with_max_attempts(settings.max_attempts.max(1))
             .with_initial_backoff(settings.initial_backoff)
             .with_max_backoff(settings.max_backoff);
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.request_timeout)
+            .read_timeout(settings.request_timeout)
+            .operation_attempt_timeout(settings.request_timeout)
+            .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
-            .retry_config(retry);
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(keys) = &settings.credentials {
             loader = loader.credentials_provider(Credentials::new(
                 keys.access_key_id.clone(),

@@ -253,6 +253,8 @@ pub struct AcmeSection {
     pub request_timeout_secs: u64,
     pub validation_timeout_secs: u64,
     pub issuance_timeout_secs: u64,
+    /// The largest answer body accepted from the CA, bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for AcmeSection {
@@ -264,6 +266,7 @@ impl Default for AcmeSection {
             request_timeout_secs: 30,
             validation_timeout_secs: 120,
             issuance_timeout_secs: 120,
+            max_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -353,6 +356,8 @@ pub struct Route53Section {
     /// The hosted zone; found by walking up the name when absent.
     pub hosted_zone_id: Option<String>,
     pub ttl: Option<i64>,
+    /// The deadline of one API call attempt, seconds.
+    pub timeout_secs: Option<u64>,
 }
 
 /// Cloudflare (API v4) with an API token.
@@ -368,6 +373,9 @@ pub struct CloudflareSection {
     pub zone_id: Option<String>,
     #[serde(default)]
     pub ttl: Option<u32>,
+    /// The deadline of one API call (answer and body), seconds.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// RFC 2136 dynamic updates with TSIG (BIND, Knot, PowerDNS).
@@ -606,6 +614,7 @@ impl Config {
             "acme.issuance_timeout_secs",
             self.acme.issuance_timeout_secs,
         )?;
+        positive("acme.max_body_bytes", self.acme.max_body_bytes as u64)?;
         if !self.acme.webpki_roots && self.acme.extra_roots.is_empty() {
             return Err(ConfigError::invalid(
                 "acme.webpki_roots",
