@@ -39,6 +39,8 @@ pub struct Application {
     poll: Duration,
     new_work: Arc<Notify>,
     stop: Arc<watch::Sender<bool>>,
+    api_limits: acmeport_http::ListenerLimits,
+    challenge_limits: acmeport_http::ListenerLimits,
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -90,7 +92,8 @@ impl Application {
                 body_limit: config.api.body_limit,
             },
         )
-        .with_new_work(new_work.clone());
+        .with_new_work(new_work.clone())
+        .with_login_limits(config.auth.login_limits());
         let (stop, _) = watch::channel(false);
         Ok(Self {
             service: wired.service,
@@ -102,6 +105,8 @@ impl Application {
             poll: Duration::from_secs(config.workers.poll_interval_secs),
             new_work,
             stop: Arc::new(stop),
+            api_limits: config.api.limits(),
+            challenge_limits: config.challenge.limits(),
         })
     }
 
@@ -151,16 +156,18 @@ impl Application {
         };
 
         tracing::info!(address = %self.api_address(), public_url = %self.public_url, "serving the API");
-        tasks.spawn(acmeport_http::serve(
+        tasks.spawn(acmeport_http::serve_with_limits(
             self.api_listener,
             self.api,
+            self.api_limits,
             stopped(stop_rx.clone()),
         ));
         if let Some(listener) = self.challenge_listener {
             let tokens = self.service.ports().tokens.clone();
-            tasks.spawn(acmeport_http::challenge::serve_challenges(
+            tasks.spawn(acmeport_http::challenge::serve_challenges_with_limits(
                 listener,
                 tokens,
+                self.challenge_limits,
                 stopped(stop_rx.clone()),
             ));
         }

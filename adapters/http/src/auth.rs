@@ -5,10 +5,13 @@
 //! a log line: only the user id of a successful login is recorded on the request span.
 
 use crate::error::ApiError;
+use crate::login_guard::LoginOutcome;
 use crate::routes::Api;
+use acmeport_domain::service::AuthError;
 use acmeport_domain::{Password, User};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::net::IpAddr;
 use warp::http::{header, HeaderMap};
 use warp::{Filter, Rejection};
 
@@ -39,7 +42,17 @@ pub(crate) fn parse_basic(headers: &HeaderMap) -> Option<BasicCredentials> {
 ///
 /// A username that carries a validly signed token is treated as a token only, so that an
 /// expired token is refused as such and never looked up (and logged) as a username.
-pub(crate) async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<User, ApiError> {
+///
+/// Password logins (unknown usernames included) pass the [`LoginGuard`] of the API: a
+/// bounded number of password checks at once, and rate limits on failed logins per
+/// client address and per username.
+///
+/// [`LoginGuard`]: crate::login_guard::LoginGuard
+pub(crate) async fn authenticate(
+    api: &Api,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Result<User, ApiError> {
     let credentials = parse_basic(headers).ok_or(ApiError::Unauthorized)?;
     let service = api.service();
     let user = if service
@@ -50,9 +63,16 @@ pub(crate) async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<User,
     {
         service.authenticate_token(&credentials.username).await?
     } else {
-        service
-            .authenticate(&credentials.username, &credentials.password)
-            .await?
+        let check = service.authenticate(&credentials.username, &credentials.password);
+        let is_wrong = |e: &AuthError| matches!(e, AuthError::InvalidCredentials);
+        match api
+            .login_guard()
+            .login(&credentials.username, client, check, is_wrong)
+            .await
+        {
+            LoginOutcome::Checked(result) => result?,
+            LoginOutcome::Refused(refused) => return Err(refused.into()),
+        }
     };
     tracing::Span::current().record("user.id", user.id.get());
     Ok(user)
@@ -60,14 +80,16 @@ pub(crate) async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<User,
 
 /// A filter that extracts the authenticated user, or rejects with 401.
 pub(crate) fn user(api: Api) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
-    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
-        let api = api.clone();
-        async move {
-            authenticate(&api, &headers)
-                .await
-                .map_err(warp::reject::custom)
-        }
-    })
+    warp::header::headers_cloned()
+        .and(crate::limits::client_address())
+        .and_then(move |headers: HeaderMap, client: Option<IpAddr>| {
+            let api = api.clone();
+            async move {
+                authenticate(&api, &headers, client)
+                    .await
+                    .map_err(warp::reject::custom)
+            }
+        })
 }
 
 #[cfg(test)]

@@ -42,6 +42,16 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// 429 with `Retry-After` (when known): a rate limit or quota was hit; the text names
+    /// the limit.
+    #[error("{reason}")]
+    TooManyRequests {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// 503 with `Retry-After: 1`: too many password checks are waiting.
+    #[error("too many logins in progress, try again shortly")]
+    Busy,
     /// 502: the ACME server could not be reached or answered nonsense.
     #[error("the ACME server could not be reached")]
     Upstream(#[source] BoxError),
@@ -89,6 +99,8 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +131,17 @@ impl ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::TooManyRequests {
+                retry_after: Some(wait),
+                ..
+            } => {
+                // Whole seconds, rounded up: a client waiting that long is never early.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -179,6 +202,20 @@ impl From<AcmeError> for ApiError {
             AcmeError::Transport(_) => Self::Upstream(Box::new(e)),
             // Stored credentials that cannot be used are our fault, not the caller's.
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<crate::login_guard::LoginRefused> for ApiError {
+    fn from(refused: crate::login_guard::LoginRefused) -> Self {
+        match refused {
+            crate::login_guard::LoginRefused::TooManyFailures { which, retry_after } => {
+                Self::TooManyRequests {
+                    reason: format!("too many failed logins for this {which}, try again later"),
+                    retry_after: Some(retry_after),
+                }
+            }
+            crate::login_guard::LoginRefused::Busy => Self::Busy,
         }
     }
 }

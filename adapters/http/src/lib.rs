@@ -18,6 +18,8 @@ mod config;
 mod dto;
 mod error;
 mod handlers;
+mod limits;
+mod login_guard;
 mod openapi;
 mod pagination;
 mod readiness;
@@ -26,6 +28,8 @@ mod routes;
 
 pub use config::{HttpConfig, PublicUrl, PublicUrlError};
 pub use error::ApiError;
+pub use limits::ListenerLimits;
+pub use login_guard::{LoginLimits, LoginRefused};
 pub use openapi::openapi;
 pub use readiness::{NotReady, Readiness};
-pub use routes::{routes, serve, Api};
+pub use routes::{routes, serve, serve_with_limits, Api};
