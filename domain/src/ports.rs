@@ -533,6 +533,15 @@ pub trait CertificateInspector: Send + Sync {
     ///
     /// MUST return [`CsrError::InvalidCertificate`] when the chain cannot be read.
     fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError>;
+
+    /// The public key (DER `SubjectPublicKeyInfo`) of the first certificate or
+    /// certificate request in `pem`, to compare an issued certificate with the CSR it was
+    /// issued for.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`CsrError::InvalidCertificate`] when `pem` holds neither.
+    fn public_key(&self, pem: &str) -> Result<Vec<u8>, CsrError>;
 }
 
 // ---------------------------------------------------------------------------------------

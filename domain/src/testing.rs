@@ -835,6 +835,17 @@ impl CertificateInspector for FakeCsr {
             names,
         })
     }
+
+    /// Fake certificates and CSRs all carry the same key.
+    fn public_key(&self, pem: &str) -> Result<Vec<u8>, CsrError> {
+        if pem.starts_with("LEAF ") || pem.starts_with("CSR ") {
+            Ok(b"fake public key".to_vec())
+        } else {
+            Err(CsrError::InvalidCertificate(
+                "neither a leaf nor a CSR".into(),
+            ))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

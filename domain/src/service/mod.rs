@@ -3,12 +3,14 @@
 mod accounts;
 mod certificates;
 mod errors;
+mod issued;
 mod orders;
 mod users;
 mod workflow;
 
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
+pub use issued::check_issued;
 pub use orders::CreateOrder;
 
 use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
