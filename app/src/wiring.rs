@@ -313,6 +313,7 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
     };
     let store = store(config, clock.clone(), migrate).await?;
     let shared = Arc::new(store.clone());
+    let usage = shared.clone();
     let ports = Ports {
         users: shared.clone(),
         accounts: shared.clone(),
@@ -329,7 +330,7 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
         signer: auth.signer,
     };
     Ok(Wired {
-        service: Acmeport::new(ports, settings),
+        service: Acmeport::new(ports, settings).with_quotas(config.quotas.quotas(), usage),
         readiness: Arc::new(StoreReadiness {
             store: store.clone(),
         }),

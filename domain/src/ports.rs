@@ -695,3 +695,33 @@ pub trait TokenSigner: Send + Sync {
     /// checks expiry against its clock); `None` for anything tampered or malformed.
     fn verify(&self, token: &str) -> Option<TokenClaims>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Quotas
+
+/// What a user holds and has done, for per-user quotas.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UsageCounter: Send + Sync {
+    /// ACME accounts the user registered (deactivated ones included: each cost a
+    /// registration at the CA).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn accounts(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// The user's orders that are `pending` (queued or being worked).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn orders_in_flight(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// The user's orders created at or after `since`.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn orders_since(&self, user: UserId, since: OffsetDateTime) -> Result<u64, RepoError>;
+}

@@ -10,7 +10,7 @@ use crate::dto::StatusResponse;
 use acmeport_domain::ports::{AcmeError, RepoError};
 use acmeport_domain::service::{
     AuthError, CreateOrderError, CreateUserError, DeregisterAccountError, LookupError,
-    RegisterAccountError, ReorderError, RevokeError,
+    QuotaExceeded, QuotaKind, RegisterAccountError, ReorderError, RevokeError,
 };
 use acmeport_domain::BoxError;
 use std::convert::Infallible;
@@ -200,6 +200,11 @@ impl From<AcmeError> for ApiError {
             }
             AcmeError::Timeout(_) => Self::UpstreamTimeout(e.to_string()),
             AcmeError::Transport(_) => Self::Upstream(Box::new(e)),
+            // The CA's rate limit, passed on with its Retry-After.
+            AcmeError::RateLimited { retry_after, .. } => Self::TooManyRequests {
+                reason: e.to_string(),
+                retry_after,
+            },
             // Stored credentials that cannot be used are our fault, not the caller's.
             other => Self::Internal(Box::new(other)),
         }
@@ -229,6 +234,21 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A quota that the request itself breaks (too many names) is a 400; one that the user's
+/// history breaks is a 429. Either way the text names the limit and its setting.
+impl From<QuotaExceeded> for ApiError {
+    fn from(q: QuotaExceeded) -> Self {
+        if q.kind == QuotaKind::NamesPerOrder {
+            Self::BadRequest(q.to_string())
+        } else {
+            Self::TooManyRequests {
+                reason: q.to_string(),
+                retry_after: q.retry_after,
+            }
+        }
+    }
+}
+
 impl From<CreateUserError> for ApiError {
     fn from(e: CreateUserError) -> Self {
         match e {
@@ -253,6 +273,7 @@ impl From<RegisterAccountError> for ApiError {
     fn from(e: RegisterAccountError) -> Self {
         match e {
             RegisterAccountError::Acme(a) => a.into(),
+            RegisterAccountError::Quota(q) => q.into(),
             RegisterAccountError::Repo(r) => r.into(),
         }
     }
@@ -281,6 +302,7 @@ impl From<CreateOrderError> for ApiError {
             | CreateOrderError::InvalidCsr(_)
             | CreateOrderError::InvalidKey(_)
             | CreateOrderError::Identifiers(_) => Self::BadRequest(e.to_string()),
+            CreateOrderError::Quota(q) => q.into(),
             CreateOrderError::Repo(r) => r.into(),
             CreateOrderError::Internal(_) => Self::Internal(Box::new(e)),
         }
@@ -293,6 +315,7 @@ impl From<ReorderError> for ApiError {
             ReorderError::NotFound
             | ReorderError::StillPending
             | ReorderError::AccountDeactivated => Self::BadRequest(e.to_string()),
+            ReorderError::Quota(q) => q.into(),
             ReorderError::Repo(r) => r.into(),
         }
     }

@@ -37,6 +37,7 @@ mod error;
 mod migration;
 mod orders;
 mod tokens;
+mod usage;
 mod users;
 
 pub use cipher::{CipherError, KeyCipher, MasterKey};

@@ -129,6 +129,7 @@ pub struct Config {
     pub workers: WorkersSection,
     pub log: LogSection,
     pub bootstrap: BootstrapSection,
+    pub quotas: QuotasSection,
 }
 
 impl Default for Config {
@@ -146,6 +147,42 @@ impl Default for Config {
             workers: WorkersSection::default(),
             log: LogSection::default(),
             bootstrap: BootstrapSection::default(),
+            quotas: QuotasSection::default(),
+        }
+    }
+}
+
+/// Per-user quotas; 0 disables a limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasSection {
+    pub accounts_per_user: u32,
+    pub orders_in_flight_per_user: u32,
+    pub names_per_order: u32,
+    pub orders_per_hour_per_user: u32,
+}
+
+impl Default for QuotasSection {
+    fn default() -> Self {
+        let q = acmeport_domain::service::Quotas::default();
+        Self {
+            accounts_per_user: q.accounts_per_user,
+            orders_in_flight_per_user: q.orders_in_flight_per_user,
+            names_per_order: q.names_per_order,
+            orders_per_hour_per_user: q.orders_per_hour_per_user,
+        }
+    }
+}
+
+impl QuotasSection {
+    /// The domain's quotas.
+    #[must_use]
+    pub fn quotas(&self) -> acmeport_domain::service::Quotas {
+        acmeport_domain::service::Quotas {
+            accounts_per_user: self.accounts_per_user,
+            orders_in_flight_per_user: self.orders_in_flight_per_user,
+            names_per_order: self.names_per_order,
+            orders_per_hour_per_user: self.orders_per_hour_per_user,
         }
     }
 }

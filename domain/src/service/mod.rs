@@ -5,6 +5,7 @@ mod certificates;
 mod errors;
 mod issued;
 mod orders;
+mod quotas;
 mod users;
 mod workflow;
 
@@ -12,6 +13,7 @@ pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
 pub use issued::check_issued;
 pub use orders::CreateOrder;
+pub use quotas::{QuotaExceeded, QuotaKind, Quotas};
 
 use crate::models::{CsrSubject, DirectoryUrl, KeySpec, ProviderName};
 use crate::ports::{
@@ -170,6 +172,8 @@ pub struct Acmeport {
     /// A hash to verify against when the user is unknown, so that a login for an unknown
     /// name costs as much as one with a wrong password (no username probing by timing).
     decoy_hash: Arc<std::sync::Mutex<Option<crate::models::PasswordHash>>>,
+    /// Per-user quotas, when enforced ([`Acmeport::with_quotas`]).
+    quotas: Option<quotas::QuotaCheck>,
 }
 
 impl Acmeport {
@@ -180,6 +184,7 @@ impl Acmeport {
             ports,
             settings,
             decoy_hash: Arc::default(),
+            quotas: None,
         }
     }
 

@@ -74,6 +74,8 @@ impl Acmeport {
             return Ok((existing, Outcome::Existing));
         }
 
+        self.check_order_quota(user.id, &request.identifiers, true)
+            .await?;
         let order = self
             .ports
             .orders
@@ -195,6 +197,8 @@ impl Acmeport {
         if order.status() == OrderStatus::Pending {
             return Err(ReorderError::StillPending);
         }
+        self.check_order_quota(user.id, &order.spec.identifiers, false)
+            .await?;
         let account = self.ports.accounts.get(order.account_id).await?;
         if account.is_none_or(|a| a.status == AccountStatus::Deactivated) {
             return Err(ReorderError::AccountDeactivated);
