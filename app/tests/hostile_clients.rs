@@ -302,7 +302,8 @@ async fn slowloris_and_connection_floods_do_not_stop_either_listener() {
     let app = Running::start(|c| {
         // Short timeouts so the test stays short; the caps hold the hostile connections
         // below the overall cap.
-        for (header, body, idle, max, per) in [(1, 1, 3, 300, 20)] {
+        let (header, body, idle, max, per) = (1, 1, 3, 300, 20);
+        {
             c.api.header_read_timeout_secs = header;
             c.api.body_read_timeout_secs = body;
             c.api.idle_timeout_secs = idle;
