@@ -45,6 +45,8 @@ pub struct Application {
     delivery_poll: Duration,
     expiry_scan: Duration,
     metrics_listener: Option<(TcpListener, MetricsEndpoint)>,
+    api_limits: acmeport_http::ListenerLimits,
+    challenge_limits: acmeport_http::ListenerLimits,
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -101,7 +103,8 @@ impl Application {
                 body_limit: config.api.body_limit,
             },
         )
-        .with_new_work(new_work.clone());
+        .with_new_work(new_work.clone())
+        .with_login_limits(config.auth.login_limits());
         // Counting starts now, whether or not the page is served.
         lifecycle::install_metrics();
         let metrics = MetricsEndpoint::new(
@@ -133,6 +136,8 @@ impl Application {
             delivery_poll: config.delivery_poll(),
             expiry_scan: config.expiry_scan_interval(),
             metrics_listener,
+            api_limits: config.api.limits(),
+            challenge_limits: config.challenge.limits(),
         })
     }
 
@@ -190,16 +195,18 @@ impl Application {
         };
 
         tracing::info!(address = %self.api_address(), public_url = %self.public_url, "serving the API");
-        tasks.spawn(acmeport_http::serve(
+        tasks.spawn(acmeport_http::serve_with_limits(
             self.api_listener,
             self.api,
+            self.api_limits,
             stopped(stop_rx.clone()),
         ));
         if let Some(listener) = self.challenge_listener {
             let tokens = self.service.ports().tokens.clone();
-            tasks.spawn(acmeport_http::challenge::serve_challenges(
+            tasks.spawn(acmeport_http::challenge::serve_challenges_with_limits(
                 listener,
                 tokens,
+                self.challenge_limits,
                 stopped(stop_rx.clone()),
             ));
         }

@@ -94,6 +94,7 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         webpki_roots: config.acme.webpki_roots,
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
         allowed_private_hosts: config.acme_private_hosts()?,
+        max_body_bytes: config.acme.max_body_bytes,
         ..AcmeClientConfig::default()
     };
     InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
@@ -258,6 +259,9 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;
                 }
+                if let Some(timeout) = r.timeout_secs {
+                    settings.request_timeout = Duration::from_secs(timeout);
+                }
                 let route53 = Arc::new(Route53Provider::new(settings).await);
                 if r.access_key_id.is_none() {
                     crate::dns::report_missing_aws_credentials(id.clone(), route53.clone());
@@ -271,6 +275,9 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 settings.zone_id = c.zone_id.clone();
                 if let Some(ttl) = c.ttl {
                     settings.ttl = ttl;
+                }
+                if let Some(timeout) = c.timeout_secs {
+                    settings.timeout = Duration::from_secs(timeout);
                 }
                 Arc::new(
                     CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?,
@@ -332,6 +339,7 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
     };
     let store = store(config, clock.clone(), migrate).await?;
     let shared = Arc::new(store.clone());
+    let usage = shared.clone();
     let ports = Ports {
         users: shared.clone(),
         accounts: shared.clone(),
@@ -349,12 +357,14 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
         signer: auth.signer,
     };
     Ok(Wired {
-        service: Acmeport::new(ports, settings).with_security(SecurityPorts {
-            grants: Arc::new(store.clone()),
-            api_keys: Arc::new(store.clone()),
-            key_secrets: Arc::new(RandomKeySecrets),
-            audit: Arc::new(store.clone()),
-        }),
+        service: Acmeport::new(ports, settings)
+            .with_security(SecurityPorts {
+                grants: Arc::new(store.clone()),
+                api_keys: Arc::new(store.clone()),
+                key_secrets: Arc::new(RandomKeySecrets),
+                audit: Arc::new(store.clone()),
+            })
+            .with_quotas(config.quotas.quotas(), usage),
         readiness: Arc::new(StoreReadiness {
             store: store.clone(),
         }),

@@ -519,9 +519,37 @@ pub enum AcmeError {
     /// The stored credentials cannot be used.
     #[error("invalid account credentials: {0}")]
     Credentials(String),
-    /// Network or protocol failure.
+    /// Network or protocol failure: no answer within the request deadline, a connection
+    /// error, a body over the size cap, or a 5xx answer. Worth another try.
     #[error("ACME request failed: {0}")]
     Transport(#[source] BoxError),
+    /// The server asks the client to slow down: a `429` answer or a
+    /// `urn:ietf:params:acme:error:rateLimited` problem. `retry_after` is the server's
+    /// `Retry-After` (seconds or HTTP date, turned into a wait from now) when it sent one.
+    /// Worth another try, not before `retry_after`.
+    #[error("the ACME server is rate limiting: {detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl AcmeError {
+    /// True when another try later may succeed ([`AcmeError::Transport`],
+    /// [`AcmeError::RateLimited`]); everything else is the server's final word.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transport(_) | Self::RateLimited { .. })
+    }
+
+    /// How long the server asked to wait before the next try, when it said so.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Where a step the CA works on stands.
@@ -762,6 +790,15 @@ pub trait CertificateInspector: Send + Sync {
     ///
     /// MUST return [`CsrError::InvalidCertificate`] when the chain cannot be read.
     fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError>;
+
+    /// The public key (DER `SubjectPublicKeyInfo`) of the first certificate or
+    /// certificate request in `pem`, to compare an issued certificate with the CSR it was
+    /// issued for.
+    ///
+    /// # Errors
+    ///
+    /// MUST return [`CsrError::InvalidCertificate`] when `pem` holds neither.
+    fn public_key(&self, pem: &str) -> Result<Vec<u8>, CsrError>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1011,4 +1048,34 @@ pub trait TokenSigner: Send + Sync {
     /// The claims of a token whose signature is good, whatever its expiry (the caller
     /// checks expiry against its clock); `None` for anything tampered or malformed.
     fn verify(&self, token: &str) -> Option<TokenClaims>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Quotas
+
+/// What a user holds and has done, for per-user quotas.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UsageCounter: Send + Sync {
+    /// ACME accounts the user registered (deactivated ones included: each cost a
+    /// registration at the CA).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn accounts(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// The user's orders that are `pending` (queued or being worked).
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn orders_in_flight(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// The user's orders created at or after `since`.
+    ///
+    /// # Errors
+    ///
+    /// [`RepoError::Backend`].
+    async fn orders_since(&self, user: UserId, since: OffsetDateTime) -> Result<u64, RepoError>;
 }

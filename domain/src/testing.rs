@@ -1344,6 +1344,33 @@ impl CsrFactory for FakeCsr {
     }
 }
 
+#[async_trait]
+impl crate::ports::UsageCounter for MemoryStore {
+    async fn accounts(&self, user: UserId) -> Result<u64, RepoError> {
+        Ok(lock(&self.state)
+            .accounts
+            .values()
+            .filter(|a| a.user_id == user)
+            .count() as u64)
+    }
+
+    async fn orders_in_flight(&self, user: UserId) -> Result<u64, RepoError> {
+        Ok(lock(&self.state)
+            .orders
+            .values()
+            .filter(|(o, ..)| o.user_id == user && o.status() == OrderStatus::Pending)
+            .count() as u64)
+    }
+
+    async fn orders_since(&self, user: UserId, since: OffsetDateTime) -> Result<u64, RepoError> {
+        Ok(lock(&self.state)
+            .orders
+            .values()
+            .filter(|(o, ..)| o.user_id == user && o.created_at >= since)
+            .count() as u64)
+    }
+}
+
 impl CertificateInspector for FakeCsr {
     fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError> {
         let mut lines = chain_pem.lines();
@@ -1380,6 +1407,17 @@ impl CertificateInspector for FakeCsr {
             not_after: start + lifetime,
             names,
         })
+    }
+
+    /// Fake certificates and CSRs all carry the same key.
+    fn public_key(&self, pem: &str) -> Result<Vec<u8>, CsrError> {
+        if pem.starts_with("LEAF ") || pem.starts_with("CSR ") {
+            Ok(b"fake public key".to_vec())
+        } else {
+            Err(CsrError::InvalidCertificate(
+                "neither a leaf nor a CSR".into(),
+            ))
+        }
     }
 }
 

@@ -1264,3 +1264,62 @@ async fn unknown_database_schemes_are_refused() {
         "expected UnsupportedUrl(\"mysql\"), got {refused:?}"
     );
 }
+
+/// The counts behind the per-user quotas: accounts, pending orders, orders since a time,
+/// each for its user only.
+async fn usage_counts(store: &Store) {
+    use acmeport_domain::ports::UsageCounter;
+    let alice = user(store, "quota-alice").await;
+    let bob = user(store, "quota-bob").await;
+    let alices = account(store, alice.id).await;
+    AccountRepo::insert(
+        store,
+        new_account(
+            alice.id,
+            "second@example.com",
+            "https://127.0.0.1:14000/dir",
+        ),
+    )
+    .await
+    .expect("a second account");
+    let bobs = account(store, bob.id).await;
+    let first = order(store, &alices, &["q1.example.com"]).await;
+    order(store, &alices, &["q2.example.com"]).await;
+    order(store, &bobs, &["q3.example.com"]).await;
+
+    assert_eq!(store.accounts(alice.id).await.expect("count"), 2);
+    assert_eq!(store.accounts(bob.id).await.expect("count"), 1);
+    assert_eq!(store.orders_in_flight(alice.id).await.expect("count"), 2);
+    assert_eq!(store.orders_in_flight(bob.id).await.expect("count"), 1);
+    // Orders are created at `at(2)`.
+    assert_eq!(store.orders_since(alice.id, at(2)).await.expect("count"), 2);
+    assert_eq!(store.orders_since(alice.id, at(3)).await.expect("count"), 0);
+
+    let mut done = get_order(store, first.id).await;
+    done.failed("given up for the test")
+        .expect("a pending order can fail");
+    OrderRepo::save(store, &done, None, at(3))
+        .await
+        .expect("saving works");
+    assert_eq!(
+        store.orders_in_flight(alice.id).await.expect("count"),
+        1,
+        "an invalid order is no longer in flight"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_counts_usage_per_user() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&sqlite_url(&dir), cipher(&[1])).await;
+    usage_counts(&store).await;
+    store.close().await.expect("close works");
+}
+
+#[tokio::test]
+async fn postgres_store_counts_usage_per_user() {
+    let db = TestDatabase::create().await;
+    let store = open(db.url(), cipher(&[1])).await;
+    usage_counts(&store).await;
+    store.close().await.expect("close works");
+}

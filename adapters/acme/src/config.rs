@@ -12,9 +12,16 @@ pub struct AcmeClientConfig {
     /// Also trust the Mozilla roots (webpki-roots), as public CAs need. On by default; turn
     /// it off to trust only `extra_roots_pem`.
     pub webpki_roots: bool,
-    /// The longest one HTTP request may take until the response headers arrive (and the
-    /// connect timeout).
+    /// The deadline of one HTTP request to the CA: connecting, sending, the response
+    /// headers and the whole body. A server that answers slowly or trickles its body gets
+    /// no longer; the request fails as a transient [`AcmeError::Transport`].
+    ///
+    /// [`AcmeError::Transport`]: acmeport_domain::ports::AcmeError::Transport
     pub request_timeout: Duration,
+    /// The largest response body accepted from the CA, in bytes; a larger one fails the
+    /// request as soon as it passes the cap (ACME answers and certificate chains are a few
+    /// kilobytes).
+    pub max_body_bytes: usize,
     /// How many times a whole operation is tried while the server keeps answering
     /// `badNonce`. instant-acme already sends each request up to three times; with a CA
     /// that rejects 30 % of nonces one request in 37 still fails, which is too often for
@@ -33,6 +40,7 @@ impl Default for AcmeClientConfig {
             extra_roots_pem: Vec::new(),
             webpki_roots: true,
             request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
             bad_nonce_attempts: 6,
             allowed_private_hosts: Vec::new(),
         }

@@ -1,5 +1,7 @@
 //! The HTTPS client instant-acme talks through: our own rustls root store (webpki roots
-//! plus configured private roots) and a per-request timeout.
+//! plus configured private roots), one deadline over each request including its body, a
+//! cap on the body size, and the classification of answers that say "try later" (`429`,
+//! `rateLimited`, `5xx`) before instant-acme reads them as final refusals.
 
 use crate::config::{AcmeClientConfig, AcmeConfigError};
 use crate::guard::{Guard, GuardedResolver};
@@ -24,12 +26,32 @@ pub(crate) struct HttpsClient {
     inner: Client<HttpsConnector<HttpConnector<GuardedResolver>>, BodyWrapper<Bytes>>,
     timeout: Duration,
     guard: Guard,
+    max_body: usize,
 }
 
-/// No response headers arrived within the request timeout.
+/// A request that failed below the ACME layer, carried through instant-acme as
+/// `Error::Other` and turned into the port's error by [`crate::problem::translate`].
 #[derive(Debug, thiserror::Error)]
-#[error("no answer from the ACME server within {0:?}")]
-struct RequestTimedOut(Duration);
+pub(crate) enum HttpFailure {
+    /// The whole exchange (connect, headers, body) did not finish within the deadline.
+    #[error("no complete answer from the ACME server within {0:?}")]
+    TimedOut(Duration),
+    /// The body grew past the cap.
+    #[error("the ACME server's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The connection failed or broke.
+    #[error("connection to the ACME server failed")]
+    Connection(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A `5xx` answer.
+    #[error("the ACME server failed with status {status}: {detail}")]
+    Server { status: u16, detail: String },
+    /// A `429` answer or a `rateLimited` problem.
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+}
 
 impl HttpsClient {
     pub(crate) fn new(config: &AcmeClientConfig) -> Result<Self, AcmeConfigError> {
@@ -76,6 +98,7 @@ impl HttpsClient {
             inner: Client::builder(TokioExecutor::new()).build(connector),
             timeout: config.request_timeout,
             guard,
+            max_body: config.max_body_bytes,
         })
     }
 }
@@ -93,18 +116,105 @@ impl HttpClient for HttpsClient {
                 return Box::pin(async move { Err(instant_acme::Error::Other(Box::new(refused))) });
             }
         }
-        let response = HttpClient::request(&self.inner, req);
-        let timeout = self.timeout;
+        let response = self.inner.request(req);
+        let (timeout, max_body) = (self.timeout, self.max_body);
         Box::pin(async move {
-            tokio::time::timeout(timeout, response)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(instant_acme::Error::Other(Box::new(RequestTimedOut(
-                        timeout,
-                    ))))
-                })
+            let exchange = async move {
+                let response = response
+                    .await
+                    .map_err(|e| HttpFailure::Connection(Box::new(e)))?;
+                let (parts, body) = response.into_parts();
+                let body = read_capped(body, max_body).await?;
+                classify(parts, body)
+            };
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(failure)) => Err(instant_acme::Error::Other(Box::new(failure))),
+                Err(_) => Err(instant_acme::Error::Other(Box::new(HttpFailure::TimedOut(
+                    timeout,
+                )))),
+            }
         })
     }
+}
+
+/// Reads the whole body, failing as soon as it grows past `max` bytes, so that an endless
+/// or huge answer costs at most `max` bytes of memory.
+async fn read_capped<B>(mut body: B, max: usize) -> Result<Bytes, HttpFailure>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    use http_body_util::BodyExt;
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| HttpFailure::Connection(Box::new(e)))?;
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > max {
+                return Err(HttpFailure::TooLarge(max));
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// Lets ordinary answers through and turns "try later" answers into failures that keep
+/// the server's `Retry-After`: instant-acme would read a `429` as a final refusal and drop
+/// the header, and a `5xx` as a refusal or a JSON error.
+fn classify(parts: http::response::Parts, body: Bytes) -> Result<BytesResponse, HttpFailure> {
+    let status = parts.status;
+    if status.is_client_error() || status.is_server_error() {
+        let problem = serde_json::from_slice::<instant_acme::Problem>(&body).ok();
+        let rate_limited = problem
+            .as_ref()
+            .and_then(|p| p.r#type.as_deref())
+            .is_some_and(|t| t == RATE_LIMITED);
+        let detail = || {
+            problem.as_ref().map_or_else(
+                || {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("no reason given")
+                        .to_owned()
+                },
+                crate::problem::describe,
+            )
+        };
+        if status == http::StatusCode::TOO_MANY_REQUESTS || rate_limited {
+            return Err(HttpFailure::RateLimited {
+                detail: detail(),
+                retry_after: retry_after(&parts.headers, std::time::SystemTime::now()),
+            });
+        }
+        if status.is_server_error() {
+            return Err(HttpFailure::Server {
+                status: status.as_u16(),
+                detail: detail(),
+            });
+        }
+    }
+    Ok(BytesResponse {
+        parts,
+        body: Box::new(body),
+    })
+}
+
+const RATE_LIMITED: &str = "urn:ietf:params:acme:error:rateLimited";
+
+/// The `Retry-After` header as a wait from `now`: delay-seconds or an HTTP date (a date in
+/// the past is no wait).
+fn retry_after(headers: &http::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -117,6 +227,28 @@ mod tests {
             webpki_roots,
             ..AcmeClientConfig::default()
         }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert(http::header::RETRY_AFTER, "120".parse().expect("header"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        headers.insert(
+            http::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:50:07 GMT".parse().expect("header"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:00:00 GMT".parse().expect("header"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
+        headers.insert(http::header::RETRY_AFTER, "soon".parse().expect("header"));
+        assert_eq!(retry_after(&headers, now), None);
     }
 
     #[test]

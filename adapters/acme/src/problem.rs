@@ -1,6 +1,7 @@
 //! ACME problem documents made readable, and instant-acme errors translated into the
 //! port's [`AcmeError`].
 
+use crate::https::HttpFailure;
 use acmeport_domain::ports::AcmeError;
 use instant_acme::{AuthorizationState, AuthorizationStatus, ChallengeType, Identifier, Problem};
 
@@ -81,6 +82,11 @@ pub(crate) fn translate(error: instant_acme::Error) -> AcmeError {
         instant_acme::Error::Api(problem) => {
             if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:alreadyRevoked") {
                 AcmeError::AlreadyRevoked
+            } else if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:rateLimited") {
+                AcmeError::RateLimited {
+                    detail: describe(&problem),
+                    retry_after: None,
+                }
             } else {
                 AcmeError::Rejected(describe(&problem))
             }
@@ -91,13 +97,27 @@ pub(crate) fn translate(error: instant_acme::Error) -> AcmeError {
         instant_acme::Error::KeyRejected | instant_acme::Error::Crypto => {
             AcmeError::Credentials("the account key cannot be used".into())
         }
-        instant_acme::Error::Other(inner) => match refused_host(inner.as_ref()) {
-            Some(refused) => AcmeError::Rejected(refused),
-            None => AcmeError::Transport(Box::new(instant_acme::Error::Other(inner))),
-        },
+        instant_acme::Error::Other(e) => {
+            if let Some(refused) = refused_host(e.as_ref()) {
+                // A directory that is (or resolves to) a non-public address is the
+                // caller's mistake or attack, not an outage.
+                return AcmeError::Rejected(refused);
+            }
+            match e.downcast::<HttpFailure>() {
+                Ok(failure) => match *failure {
+                    HttpFailure::RateLimited {
+                        detail,
+                        retry_after,
+                    } => AcmeError::RateLimited {
+                        detail,
+                        retry_after,
+                    },
+                    other => AcmeError::Transport(Box::new(other)),
+                },
+                Err(e) => AcmeError::Transport(e),
+            }
+        }
         other => match refused_host(&other) {
-            // A directory that is (or resolves to) a non-public address is the caller's
-            // mistake or attack, not an outage.
             Some(refused) => AcmeError::Rejected(refused),
             None => AcmeError::Transport(Box::new(other)),
         },

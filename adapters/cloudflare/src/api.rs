@@ -41,7 +41,13 @@ pub(crate) enum ApiError {
     },
     /// The request did not complete or the answer was not v4 JSON.
     Transport(reqwest::Error),
+    /// The answer grew past [`MAX_BODY`] bytes.
+    TooLarge,
 }
+
+/// The largest answer read from the API, in bytes: DNS record pages are a few kilobytes,
+/// and an endless answer must not take the memory.
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 impl ApiError {
     pub(crate) fn has_code(&self, code: u32) -> bool {
@@ -52,6 +58,7 @@ impl ApiError {
         match self {
             Self::Api { status, .. } => Some(*status),
             Self::Transport(e) => e.status(),
+            Self::TooLarge => None,
         }
     }
 }
@@ -73,6 +80,7 @@ impl fmt::Display for ApiError {
                 Ok(())
             }
             Self::Transport(e) => write!(f, "Cloudflare request failed: {e}"),
+            Self::TooLarge => write!(f, "Cloudflare's answer is larger than {MAX_BODY} bytes"),
         }
     }
 }
@@ -127,9 +135,16 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(ApiError::Transport)?;
+        // The client's timeout covers the whole exchange, body included.
+        let mut response = request.send().await.map_err(ApiError::Transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(ApiError::Transport)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(ApiError::Transport)? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             let errors = serde_json::from_slice::<ErrorEnvelope>(&bytes)
                 .map(|e| e.errors)

@@ -229,7 +229,7 @@ impl DnsProvider for CloudflareProvider {
 fn translate(error: ApiError) -> DnsError {
     let temporary = match &error {
         ApiError::Api { status, .. } => status.as_u16() == 429 || status.is_server_error(),
-        ApiError::Transport(_) => true,
+        ApiError::Transport(_) | ApiError::TooLarge => true,
     };
     let unauthorized = matches!(&error, ApiError::Api { status, .. } if status.as_u16() == 401 || status.as_u16() == 403);
     if temporary {

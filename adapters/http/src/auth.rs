@@ -5,11 +5,13 @@
 //! a log line: only the user id of a successful login is recorded on the request span.
 
 use crate::error::ApiError;
+use crate::login_guard::LoginOutcome;
 use crate::routes::Api;
-use acmeport_domain::service::API_KEY_PREFIX;
+use acmeport_domain::service::{AuthError, API_KEY_PREFIX};
 use acmeport_domain::{CertificateId, OrderId, Password, Principal, User};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::net::IpAddr;
 use warp::http::{header, HeaderMap, Method};
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
@@ -59,9 +61,16 @@ fn parse_bearer(headers: &HeaderMap) -> Option<String> {
 /// A username that carries a validly signed token is treated as a token only, so that an
 /// expired token is refused as such and never looked up (and logged) as a username. An
 /// API key (`apk_...`) comes as a Bearer token or as the Basic username.
+///
+/// Password logins (unknown usernames included) pass the [`LoginGuard`] of the API: a
+/// bounded number of password checks at once, and rate limits on failed logins per
+/// client address and per username.
+///
+/// [`LoginGuard`]: crate::login_guard::LoginGuard
 pub(crate) async fn authenticate(
     api: &Api,
     headers: &HeaderMap,
+    client: Option<IpAddr>,
 ) -> Result<(Principal, Via), ApiError> {
     let service = api.service();
     if let Some(secret) = parse_bearer(headers) {
@@ -84,9 +93,16 @@ pub(crate) async fn authenticate(
         let user = service.authenticate_token(&credentials.username).await?;
         (Principal::user(user), Via::Token)
     } else {
-        let user = service
-            .authenticate(&credentials.username, &credentials.password)
-            .await?;
+        let check = service.authenticate(&credentials.username, &credentials.password);
+        let is_wrong = |e: &AuthError| matches!(e, AuthError::InvalidCredentials);
+        let user = match api
+            .login_guard()
+            .login(&credentials.username, client, check, is_wrong)
+            .await
+        {
+            LoginOutcome::Checked(result) => result?,
+            LoginOutcome::Refused(refused) => return Err(refused.into()),
+        };
         (Principal::user(user), Via::Password)
     };
     record(&principal);
@@ -153,18 +169,21 @@ pub(crate) fn principal(
     warp::method()
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
-        .and_then(move |method: Method, path: FullPath, headers: HeaderMap| {
-            let api = api.clone();
-            async move {
-                let (principal, _) = authenticate(&api, &headers)
-                    .await
-                    .map_err(warp::reject::custom)?;
-                check_scope(&api, &principal, &method, path.as_str())
-                    .await
-                    .map_err(warp::reject::custom)?;
-                Ok::<_, Rejection>(principal)
-            }
-        })
+        .and(crate::limits::client_address())
+        .and_then(
+            move |method: Method, path: FullPath, headers: HeaderMap, client: Option<IpAddr>| {
+                let api = api.clone();
+                async move {
+                    let (principal, _) = authenticate(&api, &headers, client)
+                        .await
+                        .map_err(warp::reject::custom)?;
+                    check_scope(&api, &principal, &method, path.as_str())
+                        .await
+                        .map_err(warp::reject::custom)?;
+                    Ok::<_, Rejection>(principal)
+                }
+            },
+        )
 }
 
 /// A filter that extracts the authenticated user, or rejects with 401.
@@ -175,18 +194,20 @@ pub(crate) fn user(api: Api) -> impl Filter<Extract = (User,), Error = Rejection
 /// A filter for a user who logged in with their password: a token or an API key cannot
 /// be exchanged for a new token (403).
 pub(crate) fn password_user(api: Api) -> impl Filter<Extract = (User,), Error = Rejection> + Clone {
-    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
-        let api = api.clone();
-        async move {
-            match authenticate(&api, &headers).await {
-                Ok((principal, Via::Password)) => Ok(principal.user),
-                Ok(_) => Err(warp::reject::custom(ApiError::Forbidden(
-                    "a new token needs the password; a token or API key cannot mint one".into(),
-                ))),
-                Err(e) => Err(warp::reject::custom(e)),
+    warp::header::headers_cloned()
+        .and(crate::limits::client_address())
+        .and_then(move |headers: HeaderMap, client: Option<IpAddr>| {
+            let api = api.clone();
+            async move {
+                match authenticate(&api, &headers, client).await {
+                    Ok((principal, Via::Password)) => Ok(principal.user),
+                    Ok(_) => Err(warp::reject::custom(ApiError::Forbidden(
+                        "a new token needs the password; a token or API key cannot mint one".into(),
+                    ))),
+                    Err(e) => Err(warp::reject::custom(e)),
+                }
             }
-        }
-    })
+        })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! authorization held in the shared [`ChallengeTokenStore`], on its own listener (port 80
 //! in production).
 
+use crate::limits::ListenerLimits;
 use acmeport_domain::ports::ChallengeTokenStore;
 use std::future::Future;
 use std::sync::Arc;
@@ -27,20 +28,28 @@ pub fn challenge_routes(
         .unify()
 }
 
-/// Serves the challenge routes on `listener` until `shutdown` completes.
+/// Serves the challenge routes on `listener` until `shutdown` completes, with the default
+/// [`ListenerLimits`].
 pub async fn serve_challenges(
     listener: TcpListener,
     store: Arc<dyn ChallengeTokenStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    serve_challenges_with_limits(listener, store, ListenerLimits::default(), shutdown).await;
+}
+
+/// [`serve_challenges`] within these listener limits (timeouts, connection caps): this
+/// listener faces the internet.
+pub async fn serve_challenges_with_limits(
+    listener: TcpListener,
+    store: Arc<dyn ChallengeTokenStore>,
+    limits: ListenerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving HTTP-01 challenges");
     }
-    warp::serve(challenge_routes(store))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    crate::limits::serve_limited(listener, challenge_routes(store).boxed(), limits, shutdown).await;
 }
 
 async fn answer(token: String, store: Arc<dyn ChallengeTokenStore>) -> Response {

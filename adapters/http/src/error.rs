@@ -10,7 +10,7 @@ use crate::dto::StatusResponse;
 use acmeport_domain::ports::{AcmeError, RepoError};
 use acmeport_domain::service::{
     AuthError, CreateOrderError, CreateUserError, DeregisterAccountError, LookupError, ManageError,
-    RegisterAccountError, ReorderError, RevokeError,
+    QuotaExceeded, QuotaKind, RegisterAccountError, ReorderError, RevokeError,
 };
 use acmeport_domain::BoxError;
 use std::convert::Infallible;
@@ -46,6 +46,16 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// 429 with `Retry-After` (when known): a rate limit or quota was hit; the text names
+    /// the limit.
+    #[error("{reason}")]
+    TooManyRequests {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// 503 with `Retry-After: 1`: too many password checks are waiting.
+    #[error("too many logins in progress, try again shortly")]
+    Busy,
     /// 502: the ACME server could not be reached or answered nonsense.
     #[error("the ACME server could not be reached")]
     Upstream(#[source] BoxError),
@@ -94,6 +104,8 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -124,6 +136,17 @@ impl ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::TooManyRequests {
+                retry_after: Some(wait),
+                ..
+            } => {
+                // Whole seconds, rounded up: a client waiting that long is never early.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -182,8 +205,27 @@ impl From<AcmeError> for ApiError {
             }
             AcmeError::Timeout(_) => Self::UpstreamTimeout(e.to_string()),
             AcmeError::Transport(_) => Self::Upstream(Box::new(e)),
+            // The CA's rate limit, passed on with its Retry-After.
+            AcmeError::RateLimited { retry_after, .. } => Self::TooManyRequests {
+                reason: e.to_string(),
+                retry_after,
+            },
             // Stored credentials that cannot be used are our fault, not the caller's.
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<crate::login_guard::LoginRefused> for ApiError {
+    fn from(refused: crate::login_guard::LoginRefused) -> Self {
+        match refused {
+            crate::login_guard::LoginRefused::TooManyFailures { which, retry_after } => {
+                Self::TooManyRequests {
+                    reason: format!("too many failed logins for this {which}, try again later"),
+                    retry_after: Some(retry_after),
+                }
+            }
+            crate::login_guard::LoginRefused::Busy => Self::Busy,
         }
     }
 }
@@ -193,6 +235,21 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::InvalidCredentials => Self::Unauthorized,
             AuthError::Repo(r) => r.into(),
+        }
+    }
+}
+
+/// A quota that the request itself breaks (too many names) is a 400; one that the user's
+/// history breaks is a 429. Either way the text names the limit and its setting.
+impl From<QuotaExceeded> for ApiError {
+    fn from(q: QuotaExceeded) -> Self {
+        if q.kind == QuotaKind::NamesPerOrder {
+            Self::BadRequest(q.to_string())
+        } else {
+            Self::TooManyRequests {
+                reason: q.to_string(),
+                retry_after: q.retry_after,
+            }
         }
     }
 }
@@ -226,6 +283,7 @@ impl From<RegisterAccountError> for ApiError {
                 Self::BadRequest(format!("key: {reason}"))
             }
             RegisterAccountError::Acme(a) => a.into(),
+            RegisterAccountError::Quota(q) => q.into(),
             RegisterAccountError::Repo(r) => r.into(),
         }
     }
@@ -255,6 +313,7 @@ impl From<CreateOrderError> for ApiError {
             | CreateOrderError::InvalidCsr(_)
             | CreateOrderError::InvalidKey(_)
             | CreateOrderError::Identifiers(_) => Self::BadRequest(e.to_string()),
+            CreateOrderError::Quota(q) => q.into(),
             CreateOrderError::Repo(r) => r.into(),
             CreateOrderError::Internal(_) => Self::Internal(Box::new(e)),
         }
@@ -268,6 +327,7 @@ impl From<ReorderError> for ApiError {
             | ReorderError::NotGranted(_)
             | ReorderError::StillPending
             | ReorderError::AccountDeactivated => Self::BadRequest(e.to_string()),
+            ReorderError::Quota(q) => q.into(),
             ReorderError::Repo(r) => r.into(),
         }
     }

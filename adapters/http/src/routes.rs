@@ -3,6 +3,8 @@
 use crate::config::{HttpConfig, PublicUrl};
 use crate::error::{self, ApiError, WrongMethod};
 use crate::handlers::{accounts, certificates, events, health, orders, security, users};
+use crate::limits::ListenerLimits;
+use crate::login_guard::{LoginGuard, LoginLimits};
 use crate::metrics::MetricsEndpoint;
 use crate::readiness::Readiness;
 use crate::{auth, body, pagination};
@@ -14,7 +16,7 @@ use tokio::sync::Notify;
 use warp::filters::BoxedFilter;
 use warp::http::Method;
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply as _};
+use warp::{Filter, Rejection};
 
 /// What the handlers need: the service, the readiness probe and the settings.
 #[derive(Clone)]
@@ -28,6 +30,7 @@ struct Inner {
     config: HttpConfig,
     new_work: Option<Arc<Notify>>,
     metrics: Option<MetricsEndpoint>,
+    login_guard: Arc<LoginGuard>,
 }
 
 impl Api {
@@ -41,6 +44,7 @@ impl Api {
                 config,
                 new_work: None,
                 metrics: None,
+                login_guard: Arc::default(),
             }),
         }
     }
@@ -54,6 +58,7 @@ impl Api {
             config: shared.config.clone(),
             new_work: shared.new_work.clone(),
             metrics: None,
+            login_guard: shared.login_guard.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -73,6 +78,7 @@ impl Api {
             config: shared.config.clone(),
             new_work: None,
             metrics: shared.metrics.clone(),
+            login_guard: shared.login_guard.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -80,6 +86,29 @@ impl Api {
                 ..inner
             }),
         }
+    }
+
+    /// Protects password logins with these limits instead of the defaults.
+    #[must_use]
+    pub fn with_login_limits(self, limits: LoginLimits) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            service: shared.service.clone(),
+            readiness: shared.readiness.clone(),
+            config: shared.config.clone(),
+            new_work: shared.new_work.clone(),
+            metrics: shared.metrics.clone(),
+            login_guard: shared.login_guard.clone(),
+        });
+        Self {
+            inner: Arc::new(Inner {
+                login_guard: Arc::new(LoginGuard::new(limits)),
+                ..inner
+            }),
+        }
+    }
+
+    pub(crate) fn login_guard(&self) -> &LoginGuard {
+        &self.inner.login_guard
     }
 
     pub(crate) fn service(&self) -> &Acmeport {
@@ -564,15 +593,22 @@ fn log_request(info: warp::log::Info<'_>) {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests
-/// in flight.
+/// in flight; with the default [`ListenerLimits`].
 pub async fn serve<S>(listener: TcpListener, api: Api, shutdown: S)
 where
     S: Future<Output = ()> + Send + 'static,
 {
-    let routes = routes(api).map(|r: Response| r.into_response());
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    serve_with_limits(listener, api, ListenerLimits::default(), shutdown).await;
+}
+
+/// [`serve`] within these listener limits (timeouts, connection caps).
+pub async fn serve_with_limits<S>(
+    listener: TcpListener,
+    api: Api,
+    limits: ListenerLimits,
+    shutdown: S,
+) where
+    S: Future<Output = ()> + Send + 'static,
+{
+    crate::limits::serve_limited(listener, routes(api), limits, shutdown).await;
 }

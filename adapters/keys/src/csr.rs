@@ -92,6 +92,10 @@ pub(crate) fn parse(pem: &str) -> Result<(Vec<DomainName>, Csr), CsrError> {
     if !rest.is_empty() {
         return Err(invalid("trailing data after the request"));
     }
+    // The key rules first: the crypto backend does not verify signatures of keys it
+    // refuses (1024-bit RSA), which would hide the real reason.
+    crate::key::check_public_key(&request.certification_request_info.subject_pki)
+        .map_err(|reason| invalid(format!("the request's key is refused: {reason}")))?;
     request
         .verify_signature()
         .map_err(|e| invalid(format!("the signature does not verify: {e}")))?;
@@ -147,4 +151,18 @@ fn domain(name: &str) -> Result<DomainName, CsrError> {
 
 fn invalid(reason: impl Into<String>) -> CsrError {
     CsrError::InvalidCsr(reason.into())
+}
+
+/// The DER `SubjectPublicKeyInfo` of the first certificate request in `pem`, if any.
+pub(crate) fn public_key(pem: &str) -> Option<Vec<u8>> {
+    let block = Pem::iter_from_buffer(pem.as_bytes())
+        .filter_map(Result::ok)
+        .find(|b| {
+            matches!(
+                b.label.as_str(),
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
+            )
+        })?;
+    let (_, request) = X509CertificationRequest::from_der(&block.contents).ok()?;
+    Some(request.certification_request_info.subject_pki.raw.to_vec())
 }

@@ -59,6 +59,13 @@ pub(crate) fn leaf_public_key(pem: &str) -> Result<Vec<u8>, CsrError> {
     Ok(cert.public_key().subject_public_key.data.to_vec())
 }
 
+/// The DER `SubjectPublicKeyInfo` of the first certificate in `pem`, if any.
+pub(crate) fn certificate_public_key(pem: &str) -> Option<Vec<u8>> {
+    let blocks = split(pem).ok()?;
+    let cert = parse(&blocks.first()?.der).ok()?;
+    Some(cert.public_key().raw.to_vec())
+}
+
 /// Cuts the text into its certificate blocks, each kept verbatim (normalised to end in one
 /// newline) so that what the CA sent is what is stored.
 fn split(chain_pem: &str) -> Result<Vec<Block>, CsrError> {

@@ -65,6 +65,11 @@ pub(crate) fn parse(key: &PrivateKeyPem) -> Result<KeyPair, CsrError> {
         }
         other => return Err(invalid(format!("unsupported PEM block `{other}`"))),
     };
+    // The crypto backend refuses small RSA keys without saying why: read the modulus
+    // first so that the refusal names the size.
+    if let Some(bits) = rsa_private_key_bits(&block.contents, format) {
+        rsa_size_allowed(bits).map_err(invalid)?;
+    }
     let pair = KeyPair::try_from(block.contents.as_slice()).map_err(|_| {
         invalid(format!(
             "the {format} block is not a readable RSA or EC key"
@@ -92,15 +97,84 @@ fn check_algorithm(pair: &KeyPair) -> Result<(), CsrError> {
             _ => None,
         })
         .ok_or_else(|| invalid("cannot read the RSA public key"))?;
+    rsa_size_allowed(bits).map_err(invalid)
+}
+
+/// The RSA size rule of generated keys, for every key that comes in.
+fn rsa_size_allowed(bits: usize) -> Result<(), String> {
     if RSA_BITS.contains(&bits) {
         Ok(())
     } else {
-        Err(invalid(format!(
+        Err(format!(
             "RSA key has {bits} bits: {} to {} bits are accepted",
             RSA_BITS.start(),
             RSA_BITS.end()
-        )))
+        ))
     }
+}
+
+/// Checks a public key (from an uploaded CSR) against the rules of generated keys: RSA
+/// of 2048 to 4096 bits, or ECDSA on P-256 or P-384. The error says why.
+pub(crate) fn check_public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(), String> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => rsa_size_allowed(rsa.key_size()),
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            match curve {
+                Some(oid) if oid == OID_EC_P256 || oid == OID_NIST_EC_P384 => Ok(()),
+                _ => Err("ECDSA key on an unsupported curve: P-256 or P-384 are accepted".into()),
+            }
+        }
+        _ => Err(
+            "unsupported key algorithm: use RSA (2048 to 4096 bits) or ECDSA P-256/P-384".into(),
+        ),
+    }
+}
+
+/// The modulus size of an RSA private key (PKCS#1, or PKCS#8 holding PKCS#1); `None` for
+/// other keys or anything unreadable (left to the crypto backend to refuse).
+fn rsa_private_key_bits(der: &[u8], format: &str) -> Option<usize> {
+    use x509_parser::der_parser::ber::BerObjectContent;
+    use x509_parser::der_parser::parse_der;
+    use x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
+    let (_, outer) = parse_der(der).ok()?;
+    let BerObjectContent::Sequence(items) = &outer.content else {
+        return None;
+    };
+    let pkcs1 = match format {
+        "PKCS#1" => items.clone(),
+        "PKCS#8" => {
+            let BerObjectContent::Sequence(algorithm) = &items.get(1)?.content else {
+                return None;
+            };
+            let BerObjectContent::OID(oid) = &algorithm.first()?.content else {
+                return None;
+            };
+            if *oid != OID_PKCS1_RSAENCRYPTION {
+                return None;
+            }
+            let BerObjectContent::OctetString(inner) = &items.get(2)?.content else {
+                return None;
+            };
+            let (_, inner) = parse_der(inner).ok()?;
+            let BerObjectContent::Sequence(inner) = inner.content else {
+                return None;
+            };
+            inner
+        }
+        _ => return None,
+    };
+    let BerObjectContent::Integer(modulus) = &pkcs1.get(1)?.content else {
+        return None;
+    };
+    let modulus: Vec<u8> = modulus.iter().copied().skip_while(|b| *b == 0).collect();
+    let first = *modulus.first()?;
+    Some((modulus.len() - 1) * 8 + (8 - first.leading_zeros() as usize))
 }
 
 fn invalid(reason: impl Into<String>) -> CsrError {

@@ -78,6 +78,16 @@ impl CertificateInspector for RcgenCsrFactory {
     fn inspect(&self, chain_pem: &str) -> Result<CertificateInfo, CsrError> {
         inspect::inspect(chain_pem)
     }
+
+    fn public_key(&self, pem: &str) -> Result<Vec<u8>, CsrError> {
+        inspect::certificate_public_key(pem)
+            .or_else(|| csr::public_key(pem))
+            .ok_or_else(|| {
+                CsrError::InvalidCertificate(
+                    "neither a certificate nor a certificate request".into(),
+                )
+            })
+    }
 }
 
 #[cfg(test)]

@@ -370,3 +370,76 @@ fn inspects_a_chain() {
         );
     }
 }
+
+/// A 1024-bit RSA key and a CSR signed with it (made with `openssl genrsa 1024` and
+/// `openssl req`): the crypto backend refuses to load or verify such keys, so the refusal
+/// must come from the key rules and name the size.
+const RSA1024_PKCS1: &str = include_str!("../tests/fixtures/rsa1024-pkcs1.pem");
+const RSA1024_PKCS8: &str = include_str!("../tests/fixtures/rsa1024-pkcs8.pem");
+const RSA1024_CSR: &str = include_str!("../tests/fixtures/rsa1024.csr");
+
+#[test]
+fn small_rsa_uploads_are_refused_naming_the_size() {
+    for key in [RSA1024_PKCS1, RSA1024_PKCS8] {
+        match factory().check_key(&PrivateKeyPem::new(key)) {
+            Err(CsrError::InvalidKey(reason)) => assert!(
+                reason.contains("1024 bits") && reason.contains("2048"),
+                "the reason must name the size and the rule: {reason}"
+            ),
+            other => panic!("a 1024-bit key must be refused, got {other:?}"),
+        }
+    }
+    match factory().parse_csr(RSA1024_CSR) {
+        Err(CsrError::InvalidCsr(reason)) => {
+            assert!(
+                reason.contains("1024 bits") && !reason.contains("signature"),
+                "the reason must be the key size, not the signature: {reason}"
+            );
+        }
+        other => panic!("a CSR with a 1024-bit key must be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn csrs_on_unsupported_keys_are_refused() {
+    let ed = KeyPair::generate_for(&PKCS_ED25519).expect("ed25519");
+    let csr = CertificateParams::new(vec!["www.example.com".to_owned()])
+        .expect("params")
+        .serialize_request(&ed)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    match factory().parse_csr(&csr) {
+        Err(CsrError::InvalidCsr(reason)) => {
+            assert!(reason.contains("unsupported key algorithm"), "{reason}");
+        }
+        other => panic!("an Ed25519 CSR must be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn public_keys_of_certificates_and_csrs_compare() {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let params = CertificateParams::new(vec!["www.example.com".to_owned()]).expect("params");
+    let csr = params
+        .clone()
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let cert = params.self_signed(&key).expect("cert").pem();
+    let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("other key");
+    let other_cert = CertificateParams::new(vec!["www.example.com".to_owned()])
+        .expect("params")
+        .self_signed(&other)
+        .expect("cert")
+        .pem();
+    let f = factory();
+    let of = |pem: &str| f.public_key(pem).expect("a public key");
+    assert_eq!(of(&cert), of(&csr), "the certificate carries the CSR's key");
+    assert_ne!(of(&other_cert), of(&csr));
+    assert!(matches!(
+        f.public_key("garbage"),
+        Err(CsrError::InvalidCertificate(_))
+    ));
+}

@@ -23,6 +23,7 @@ use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_route53::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
@@ -76,9 +77,15 @@ impl Route53Provider {
             .with_max_attempts(settings.max_attempts.max(1))
             .with_initial_backoff(settings.initial_backoff)
             .with_max_backoff(settings.max_backoff);
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.request_timeout)
+            .read_timeout(settings.request_timeout)
+            .operation_attempt_timeout(settings.request_timeout)
+            .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
-            .retry_config(retry);
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(keys) = &settings.credentials {
             loader = loader.credentials_provider(Credentials::new(
                 keys.access_key_id.clone(),

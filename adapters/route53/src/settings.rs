@@ -27,6 +27,9 @@ pub struct Route53Settings {
     pub initial_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// The deadline of one attempt of one API call (connect, answer and body); an attempt
+    /// past it fails as a transient error and counts against `max_attempts`.
+    pub request_timeout: Duration,
 }
 
 impl Default for Route53Settings {
@@ -42,6 +45,7 @@ impl Default for Route53Settings {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -39,6 +39,7 @@ mod migration;
 mod orders;
 mod security;
 mod tokens;
+mod usage;
 mod users;
 
 pub use cipher::{CipherError, KeyCipher, MasterKey};

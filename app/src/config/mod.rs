@@ -39,7 +39,7 @@ pub const DEFAULT_FILE: &str = "acmeport.toml";
 /// The top-level keys; environment variables whose first segment is another word (such
 /// as `ACMEPORT_PASSWORD` for `user add`, or a test harness's own variables) are not
 /// configuration.
-const SECTIONS: [&str; 17] = [
+const SECTIONS: [&str; 18] = [
     "data_dir",
     "authorization",
     "api",
@@ -57,6 +57,7 @@ const SECTIONS: [&str; 17] = [
     "lifecycle",
     "webhooks",
     "metrics",
+    "quotas",
 ];
 
 /// The configuration cannot be loaded or is invalid. Always names the key.
@@ -144,6 +145,7 @@ pub struct Config {
     pub lifecycle: LifecycleSection,
     pub webhooks: Vec<WebhookSection>,
     pub metrics: MetricsSection,
+    pub quotas: QuotasSection,
 }
 
 impl Default for Config {
@@ -166,6 +168,42 @@ impl Default for Config {
             lifecycle: LifecycleSection::default(),
             webhooks: Vec::new(),
             metrics: MetricsSection::default(),
+            quotas: QuotasSection::default(),
+        }
+    }
+}
+
+/// Per-user quotas; 0 disables a limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasSection {
+    pub accounts_per_user: u32,
+    pub orders_in_flight_per_user: u32,
+    pub names_per_order: u32,
+    pub orders_per_hour_per_user: u32,
+}
+
+impl Default for QuotasSection {
+    fn default() -> Self {
+        let q = acmeport_domain::service::Quotas::default();
+        Self {
+            accounts_per_user: q.accounts_per_user,
+            orders_in_flight_per_user: q.orders_in_flight_per_user,
+            names_per_order: q.names_per_order,
+            orders_per_hour_per_user: q.orders_per_hour_per_user,
+        }
+    }
+}
+
+impl QuotasSection {
+    /// The domain's quotas.
+    #[must_use]
+    pub fn quotas(&self) -> acmeport_domain::service::Quotas {
+        acmeport_domain::service::Quotas {
+            accounts_per_user: self.accounts_per_user,
+            orders_in_flight_per_user: self.orders_in_flight_per_user,
+            names_per_order: self.names_per_order,
+            orders_per_hour_per_user: self.orders_per_hour_per_user,
         }
     }
 }
@@ -179,15 +217,56 @@ pub struct ApiSection {
     pub public_url: Option<String>,
     /// Largest request body in bytes.
     pub body_limit: u64,
+    pub header_read_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
+        let limits = acmeport_http::ListenerLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             body_limit: acmeport_http::HttpConfig::DEFAULT_BODY_LIMIT,
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            body_read_timeout_secs: limits.body_read_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+            max_connections: limits.max_connections,
+            max_connections_per_address: limits.max_connections_per_address,
         }
+    }
+}
+
+impl ApiSection {
+    /// The listener limits of the API.
+    #[must_use]
+    pub fn limits(&self) -> acmeport_http::ListenerLimits {
+        listener_limits(
+            self.header_read_timeout_secs,
+            self.body_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.max_connections,
+            self.max_connections_per_address,
+        )
+    }
+}
+
+fn listener_limits(
+    header: u64,
+    body: u64,
+    idle: u64,
+    max: usize,
+    per_address: usize,
+) -> acmeport_http::ListenerLimits {
+    acmeport_http::ListenerLimits {
+        header_read_timeout: Duration::from_secs(header),
+        body_read_timeout: Duration::from_secs(body),
+        idle_timeout: Duration::from_secs(idle),
+        max_connections: max,
+        max_connections_per_address: per_address,
     }
 }
 
@@ -197,14 +276,39 @@ impl Default for ApiSection {
 pub struct ChallengeSection {
     pub enabled: bool,
     pub listen: SocketAddr,
+    pub header_read_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ChallengeSection {
+    /// Tighter than the API's: validators send one small GET and read a short answer.
     fn default() -> Self {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            header_read_timeout_secs: 5,
+            body_read_timeout_secs: 5,
+            idle_timeout_secs: 30,
+            max_connections: 512,
+            max_connections_per_address: 16,
         }
+    }
+}
+
+impl ChallengeSection {
+    /// The listener limits of the HTTP-01 responder.
+    #[must_use]
+    pub fn limits(&self) -> acmeport_http::ListenerLimits {
+        listener_limits(
+            self.header_read_timeout_secs,
+            self.body_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.max_connections,
+            self.max_connections_per_address,
+        )
     }
 }
 
@@ -313,6 +417,8 @@ pub struct AcmeSection {
     /// Hosts that may be reached although they are loopback, private or link-local (a
     /// private CA); the host of `directory` always may.
     pub allowed_private_hosts: Vec<String>,
+    /// The largest answer body accepted from the CA, bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for AcmeSection {
@@ -329,6 +435,7 @@ impl Default for AcmeSection {
                 .map(|d| (*d).to_owned())
                 .collect(),
             allowed_private_hosts: Vec::new(),
+            max_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -444,6 +551,8 @@ pub struct Route53Section {
     pub ttl: Option<i64>,
     /// The zones this instance may write records in; any when empty.
     pub zones: Vec<String>,
+    /// The deadline of one API call attempt, seconds.
+    pub timeout_secs: Option<u64>,
 }
 
 /// Cloudflare (API v4) with an API token.
@@ -462,6 +571,9 @@ pub struct CloudflareSection {
     /// The zones this instance may write records in; any when empty.
     #[serde(default)]
     pub zones: Vec<String>,
+    /// The deadline of one API call (answer and body), seconds.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// RFC 2136 dynamic updates with TSIG (BIND, Knot, PowerDNS).
@@ -623,6 +735,33 @@ pub struct AuthSection {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Password checks at once; 0 means the number of cores.
+    pub max_concurrent_password_checks: usize,
+    pub max_waiting_password_checks: usize,
+    pub failed_logins_per_address: u32,
+    pub failed_logins_per_username: u32,
+    pub failed_login_refill_secs: u64,
+    pub known_address_secs: u64,
+}
+
+impl AuthSection {
+    /// The limits on password logins.
+    #[must_use]
+    pub fn login_limits(&self) -> acmeport_http::LoginLimits {
+        let defaults = acmeport_http::LoginLimits::default();
+        acmeport_http::LoginLimits {
+            max_concurrent: if self.max_concurrent_password_checks == 0 {
+                defaults.max_concurrent
+            } else {
+                self.max_concurrent_password_checks
+            },
+            max_waiting: self.max_waiting_password_checks,
+            failures_per_address: self.failed_logins_per_address,
+            failures_per_username: self.failed_logins_per_username,
+            refill: Duration::from_secs(self.failed_login_refill_secs),
+            known_for: Duration::from_secs(self.known_address_secs),
+        }
+    }
 }
 
 impl Default for AuthSection {
@@ -635,6 +774,12 @@ impl Default for AuthSection {
             argon2_memory_kib: argon2.memory_kib,
             argon2_iterations: argon2.iterations,
             argon2_parallelism: argon2.parallelism,
+            max_concurrent_password_checks: 0,
+            max_waiting_password_checks: 64,
+            failed_logins_per_address: 20,
+            failed_logins_per_username: 10,
+            failed_login_refill_secs: 60,
+            known_address_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -775,6 +920,40 @@ impl Config {
         positive(
             "acme.issuance_timeout_secs",
             self.acme.issuance_timeout_secs,
+        )?;
+        positive("acme.max_body_bytes", self.acme.max_body_bytes as u64)?;
+        for (section, limits) in [
+            ("api", self.api.limits()),
+            ("challenge", self.challenge.limits()),
+        ] {
+            let timeouts = [
+                ("header_read_timeout_secs", limits.header_read_timeout),
+                ("body_read_timeout_secs", limits.body_read_timeout),
+                ("idle_timeout_secs", limits.idle_timeout),
+            ];
+            for (key, value) in timeouts {
+                positive(&format!("{section}.{key}"), value.as_secs())?;
+            }
+            positive(
+                &format!("{section}.max_connections"),
+                limits.max_connections as u64,
+            )?;
+            positive(
+                &format!("{section}.max_connections_per_address"),
+                limits.max_connections_per_address as u64,
+            )?;
+        }
+        positive(
+            "auth.failed_logins_per_address",
+            u64::from(self.auth.failed_logins_per_address),
+        )?;
+        positive(
+            "auth.failed_logins_per_username",
+            u64::from(self.auth.failed_logins_per_username),
+        )?;
+        positive(
+            "auth.failed_login_refill_secs",
+            self.auth.failed_login_refill_secs,
         )?;
         if !self.acme.webpki_roots && self.acme.extra_roots.is_empty() {
             return Err(ConfigError::invalid(

@@ -56,6 +56,7 @@ impl Acmeport {
         {
             return Ok((existing, Outcome::Existing));
         }
+        self.check_account_quota(user.id).await?;
         let registered = self
             .ports
             .acme

@@ -45,6 +45,9 @@ pub enum RegisterAccountError {
     /// The ACME server refused or could not be reached.
     #[error(transparent)]
     Acme(#[from] AcmeError),
+    /// A per-user quota was hit.
+    #[error(transparent)]
+    Quota(super::QuotaExceeded),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -85,10 +88,40 @@ pub enum CreateOrderError {
     InvalidKey(String),
     #[error("domains: {0}")]
     Identifiers(#[from] IdentifiersError),
+    /// A per-user quota was hit.
+    #[error(transparent)]
+    Quota(super::QuotaExceeded),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error("key check failed")]
     Internal(#[source] CsrError),
+}
+
+impl From<super::quotas::QuotaFailure> for CreateOrderError {
+    fn from(f: super::quotas::QuotaFailure) -> Self {
+        match f {
+            super::quotas::QuotaFailure::Exceeded(q) => Self::Quota(q),
+            super::quotas::QuotaFailure::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+impl From<super::quotas::QuotaFailure> for ReorderError {
+    fn from(f: super::quotas::QuotaFailure) -> Self {
+        match f {
+            super::quotas::QuotaFailure::Exceeded(q) => Self::Quota(q),
+            super::quotas::QuotaFailure::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+impl From<super::quotas::QuotaFailure> for RegisterAccountError {
+    fn from(f: super::quotas::QuotaFailure) -> Self {
+        match f {
+            super::quotas::QuotaFailure::Exceeded(q) => Self::Quota(q),
+            super::quotas::QuotaFailure::Repo(r) => Self::Repo(r),
+        }
+    }
 }
 
 /// Reordering (reissuing) failed.
@@ -103,6 +136,9 @@ pub enum ReorderError {
     StillPending,
     #[error("account is deactivated")]
     AccountDeactivated,
+    /// A per-user quota was hit.
+    #[error(transparent)]
+    Quota(super::QuotaExceeded),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

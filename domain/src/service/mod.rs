@@ -4,7 +4,9 @@ mod accounts;
 mod certificates;
 mod errors;
 mod events;
+mod issued;
 mod orders;
+mod quotas;
 mod security;
 mod users;
 mod workflow;
@@ -13,7 +15,9 @@ mod zones;
 pub use accounts::{Outcome, RegisterAccount};
 pub use errors::*;
 pub use events::{DeliveryPolicy, LifecycleSettings};
+pub use issued::check_issued;
 pub use orders::CreateOrder;
+pub use quotas::{QuotaExceeded, QuotaKind, Quotas};
 pub use security::{
     AuthorizeError, CreateApiKey, ManageError, SecurityPorts, UserChange, API_KEY_PREFIX,
 };
@@ -281,6 +285,8 @@ pub struct Acmeport {
     /// Called when an order becomes due now (created, reissued), so idle workers wake.
     work_signal: Option<Arc<dyn Fn() + Send + Sync>>,
     security: Option<Arc<SecurityPorts>>,
+    /// Per-user quotas, when enforced ([`Acmeport::with_quotas`]).
+    quotas: Option<quotas::QuotaCheck>,
 }
 
 impl Acmeport {
@@ -293,6 +299,7 @@ impl Acmeport {
             decoy_hash: Arc::default(),
             work_signal: None,
             security: None,
+            quotas: None,
         }
     }
 

@@ -116,6 +116,8 @@ impl Acmeport {
             return Ok((existing, Outcome::Existing));
         }
 
+        self.check_order_quota(user.id, &request.identifiers, true)
+            .await?;
         let order = self
             .ports
             .orders
@@ -296,6 +298,8 @@ impl Acmeport {
                 AuthorizeError::NotGranted(name) => ReorderError::NotGranted(name),
                 AuthorizeError::Repo(r) => ReorderError::Repo(r),
             })?;
+        self.check_order_quota(user.id, &order.spec.identifiers, false)
+            .await?;
         let account = self.ports.accounts.get(order.account_id).await?;
         if account.is_none_or(|a| a.status == AccountStatus::Deactivated) {
             return Err(ReorderError::AccountDeactivated);

@@ -642,6 +642,8 @@ impl Acmeport {
                 let url = acme_url(order)?;
                 let chain = self.ports.acme.certificate(credentials, &url).await?;
                 let info = self.ports.inspector.inspect(&chain)?;
+                super::check_issued(order, &info, self.ports.inspector.as_ref())
+                    .map_err(StepError::Fatal)?;
                 let certificate = self
                     .ports
                     .certificates

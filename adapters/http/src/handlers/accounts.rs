@@ -22,6 +22,9 @@ use warp::reply::Response;
             headers(("Location" = String, description = "URI of the account"))),
         (status = 400, description = "Missing or invalid field, or the ACME server refused", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+        (status = 429, description = "Too many failed logins, or a quota was hit: quotas.accounts_per_user, or the CA rate-limits (with its Retry-After); the status names it", body = StatusResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait, when known"))),
+        (status = 503, description = "Too many logins waiting for a password check", body = StatusResponse),
         (status = 502, description = "The ACME server could not be reached", body = StatusResponse),
     ),
     security(("basic" = []))

@@ -26,6 +26,9 @@ use warp::reply::Response;
         (status = 403, description = "Outside the API key's scope", body = StatusResponse),
         (status = 415, description = "The body is not application/json", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
+        (status = 429, description = "Too many failed logins, or a quota was hit: quotas.orders_in_flight_per_user or quotas.orders_per_hour_per_user (with Retry-After); the status names it", body = StatusResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait, when known"))),
+        (status = 503, description = "Too many logins waiting for a password check", body = StatusResponse),
     ),
     security(("basic" = []))
 )]
