@@ -57,7 +57,7 @@ fn defaults_need_no_file() {
         "sqlite://./data/acmeport.db?mode=rwc"
     );
     assert_eq!(config.key_file(), PathBuf::from("./data/master.key"));
-    assert_eq!(config.workers.count, 2);
+    assert_eq!(config.workers.count, 8);
     assert_eq!(config.auth.token_lifetime_secs, 3600);
     let url = config
         .public_url("127.0.0.1:8080".parse().expect("addr"))

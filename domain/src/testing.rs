@@ -974,6 +974,8 @@ struct AcmeState {
     transport_failures: HashMap<&'static str, u32>,
     /// Polls that still answer "not yet", per operation (`answer`, `finalize`).
     slow: HashMap<&'static str, u32>,
+    /// Rate-limit answers still to give, per operation, with their Retry-After.
+    rate_limited: HashMap<&'static str, (u32, Duration)>,
     calls: Vec<String>,
     /// Issued certificates: not before (unix seconds) and lifetime.
     issued_at: i64,
@@ -1010,6 +1012,13 @@ impl FakeAcme {
         lock(&self.state)
             .transport_failures
             .insert(operation, times);
+    }
+
+    /// Makes `operation` answer `rateLimited` with `Retry-After: retry_after` `times` times.
+    pub fn rate_limit(&self, operation: &'static str, times: u32, retry_after: Duration) {
+        lock(&self.state)
+            .rate_limited
+            .insert(operation, (times, retry_after));
     }
 
     /// Makes `answer` or `finalize` answer "not yet" `polls` times before it is done.
@@ -1073,6 +1082,15 @@ impl FakeAcme {
             } else {
                 AcmeError::Rejected(reason.clone())
             });
+        }
+        if let Some((left, retry_after)) = s.rate_limited.get_mut(operation) {
+            if *left > 0 {
+                *left -= 1;
+                return Err(AcmeError::RateLimited {
+                    detail: "urn:ietf:params:acme:error:rateLimited: too many new orders".into(),
+                    retry_after: Some(*retry_after),
+                });
+            }
         }
         if let Some(left) = s.transport_failures.get_mut(operation) {
             if *left > 0 {

@@ -1437,3 +1437,38 @@ async fn a_compromised_uploaded_key_is_never_renewed_into_a_new_certificate() {
         "no certificate was issued with the compromised key"
     );
 }
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_no_sooner_than_its_retry_after() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme
+        .rate_limit("place_order", 2, Duration::from_secs(90));
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(
+        kit.clock.slept(),
+        Duration::from_secs(180),
+        "each retry waited the CA's Retry-After (90 s), not the 2 s and 4 s of the backoff"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_renewal_backs_off_at_least_as_long_as_the_ca_asks() {
+    let mut settings = without_ari();
+    settings.retry_budget = Duration::from_secs(60);
+    let kit = Kit::with_settings(settings);
+    let (_, order) = issued(&kit).await;
+    kit.clock.advance(60 * DAY);
+    kit.acme
+        .rate_limit("place_order", 100, Duration::from_secs(7200));
+    let failed = work(&kit).await;
+    assert_eq!(failed.status(), OrderStatus::Valid, "the certificate stays");
+    assert_eq!(failed.resolved_cert_id, order.resolved_cert_id);
+    let due = failed.due_at().expect("a next try");
+    assert!(
+        due >= kit.clock.now() + Duration::from_secs(7200),
+        "the next renewal try honours Retry-After: due {due}, now {}",
+        kit.clock.now()
+    );
+}

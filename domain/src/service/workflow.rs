@@ -51,9 +51,15 @@ impl StepError {
 
 impl From<AcmeError> for StepError {
     fn from(e: AcmeError) -> Self {
-        match e {
-            AcmeError::Transport(_) | AcmeError::Timeout(_) => Self::transient(error_chain(&e)),
-            other => Self::Fatal(other.to_string()),
+        if e.is_transient() || matches!(e, AcmeError::Timeout(_)) {
+            // A CA that is down, slow or rate-limiting: retry within the budget, never
+            // before its Retry-After.
+            Self::Transient {
+                retry_after: e.retry_after(),
+                reason: error_chain(&e),
+            }
+        } else {
+            Self::Fatal(e.to_string())
         }
     }
 }
