@@ -68,8 +68,7 @@ struct Args {
     /// Skip the lego run.
     #[arg(long)]
     no_lego: bool,
-    /// The acmeport binary [default: $CARGO_TARGET_DIR/release/acmeport, else
-    /// target/release/acmeport].
+    /// The acmeport binary [default: `acmeport` next to this program].
     #[arg(long)]
     binary: Option<PathBuf>,
     /// Where the results go as JSON.
@@ -86,11 +85,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let binary = args.binary.clone().unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
-            .join("release/acmeport")
-    });
+    // Next to this program, as `cargo build --release -p acmeport -p acmeport-load` puts it.
+    let binary = match args.binary.clone() {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the tool's directory")?
+            .join("acmeport"),
+    };
     if !binary.exists() {
         bail!(
             "{} not found: build it with `cargo build --release -p acmeport`",

@@ -37,15 +37,15 @@ fn free_dns_port() -> u16 {
     panic!("no loopback port free for both TCP and UDP after 50 tries");
 }
 
-/// Waits (bounded) until a line of `child`'s standard error satisfies `ready`, then keeps
+/// Waits (bounded) until a line of `pipe` (a child's output) satisfies `ready`, then keeps
 /// draining it into `log` so that the child never blocks on a full pipe.
 async fn wait_ready(
-    child: &mut Child,
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     ready: fn(&str) -> bool,
     log: PathBuf,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let stderr = child.stderr.take().context("piped stderr")?;
+    let stderr = pipe;
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut tx = Some(tx);
@@ -135,7 +135,7 @@ zone "{ZONE}" {{ type primary; file "{root}/{ZONE}.zone"; allow-update {{ key "{
             .context("starting named (apt-get install bind9)")?;
         // Not `contains`: the first lines say "running on Linux" and "running as".
         wait_ready(
-            &mut child,
+            child.stderr.take().context("named's stderr")?,
             |line| line.trim_end().ends_with(" running"),
             dir.join("named.log"),
             Duration::from_secs(15),
@@ -192,13 +192,14 @@ impl Pebble {
                 .arg(dns.to_string())
                 .env("PEBBLE_VA_NOSLEEP", "1")
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
                 .context("starting pebble (apt-get install pebble)")?;
+            // Pebble logs to standard output.
             match wait_ready(
-                &mut child,
+                child.stdout.take().context("pebble's stdout")?,
                 |line| line.contains("ACME directory available at"),
                 dir.join("pebble.log"),
                 Duration::from_secs(20),
