@@ -8,8 +8,8 @@ use acmeport_domain::ports::{
 };
 use acmeport_domain::{
     AccountCredentials, ChallengeKind, CsrSubject, DirectoryUrl, Email, Identifiers, KeySpec,
-    NewAcmeAccount, NewOrder, NewUser, OrderSpec, Password, PasswordHash, ProviderName,
-    UserId, Username, WorkerId,
+    NewAcmeAccount, NewOrder, NewUser, OrderSpec, Password, PasswordHash, ProviderName, UserId,
+    Username, WorkerId,
 };
 use acmeport_keys::RcgenCsrFactory;
 use acmeport_store::{KeyCipher, Store};
@@ -35,10 +35,16 @@ fn keys(c: &mut Criterion) {
     let mut group = c.benchmark_group("keys");
     group.sample_size(20);
     group.bench_function("generate RSA-2048", |b| {
-        b.iter(|| rt.block_on(factory.generate_key(KeySpec::Rsa2048)).expect("key"))
+        b.iter(|| {
+            rt.block_on(factory.generate_key(KeySpec::Rsa2048))
+                .expect("key")
+        })
     });
     group.bench_function("generate P-256", |b| {
-        b.iter(|| rt.block_on(factory.generate_key(KeySpec::EcdsaP256)).expect("key"))
+        b.iter(|| {
+            rt.block_on(factory.generate_key(KeySpec::EcdsaP256))
+                .expect("key")
+        })
     });
     let identifiers = Identifiers::parse(&["www.example.com"]).expect("names");
     let subject = CsrSubject::default();
@@ -72,7 +78,10 @@ fn authentication(c: &mut Criterion) {
     let hasher = CachingHasher::new(Arc::new(Argon2Hasher::default()), Duration::from_secs(60));
     let password = Password::new("correct horse battery");
     let hash = rt.block_on(hasher.hash(&password)).expect("hash");
-    assert!(rt.block_on(hasher.verify(&password, &hash)), "first check succeeds");
+    assert!(
+        rt.block_on(hasher.verify(&password, &hash)),
+        "first check succeeds"
+    );
     c.bench_function("auth: cached password check", |b| {
         b.iter(|| assert!(rt.block_on(hasher.verify(black_box(&password), &hash))))
     });
@@ -171,7 +180,10 @@ fn order_round_trip(c: &mut Criterion) {
                 OrderRepo::save(&store, &claimed, Some(worker.clone()), lease)
                     .await
                     .expect("save");
-                OrderRepo::get(&store, order.id).await.expect("get").expect("there")
+                OrderRepo::get(&store, order.id)
+                    .await
+                    .expect("get")
+                    .expect("there")
             })
         })
     });

@@ -110,8 +110,14 @@ async fn main() -> anyhow::Result<()> {
     let bind = Bind::start(&dir.join("bind")).await.context("BIND")?;
     let challenge_port = peers::free_tcp_port();
     let pebble = Pebble::start(&dir.join("pebble"), bind.addr, challenge_port).await?;
-    let server = Server::start(&binary, &dir.join("acmeport"), &bind, &pebble, challenge_port)
-        .await?;
+    let server = Server::start(
+        &binary,
+        &dir.join("acmeport"),
+        &bind,
+        &pebble,
+        challenge_port,
+    )
+    .await?;
     println!(
         "peers up: BIND {}, Pebble {}, acmeport pid {} on {}",
         bind.addr, pebble.directory, server.pid, server.base
@@ -129,7 +135,12 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.single {
         let kind = if i % 2 == 0 { "dns" } else { "http" };
         let (seconds, status) = api
-            .order_until_done(&format!("single{i}"), kind, Duration::from_millis(20), args.timeout_secs)
+            .order_until_done(
+                &format!("single{i}"),
+                kind,
+                Duration::from_millis(20),
+                args.timeout_secs,
+            )
             .await?;
         if status != "valid" {
             bail!("single order {i} ({kind}) ended {status}");
@@ -138,7 +149,10 @@ async fn main() -> anyhow::Result<()> {
     }
     single.sort_by(f64::total_cmp);
     report["single_p50_ms"] = json!(percentile_ms(&single, 50.0));
-    println!("single order POST-to-valid: p50 {:.0} ms", percentile_ms(&single, 50.0));
+    println!(
+        "single order POST-to-valid: p50 {:.0} ms",
+        percentile_ms(&single, 50.0)
+    );
 
     let batch = run_batch(&api, &args, server.pid).await?;
     report["batch"] = batch.clone();
@@ -408,7 +422,9 @@ async fn run_batch(api: &Api, args: &Args, pid: u32) -> anyhow::Result<Value> {
         let timeout = args.timeout_secs;
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await.expect("open semaphore");
-            let outcome = api.order_until_done(&format!("batch{i}"), kind, poll, timeout).await;
+            let outcome = api
+                .order_until_done(&format!("batch{i}"), kind, poll, timeout)
+                .await;
             (kind, outcome)
         }));
     }
@@ -421,7 +437,11 @@ async fn run_batch(api: &Api, args: &Args, pid: u32) -> anyhow::Result<Value> {
         match outcome {
             Ok((seconds, status)) if status == "valid" => {
                 all.push(seconds);
-                if kind == "dns" { dns.push(seconds) } else { http.push(seconds) }
+                if kind == "dns" {
+                    dns.push(seconds)
+                } else {
+                    http.push(seconds)
+                }
             }
             Ok(_) => failed += 1,
             Err(e) => {
@@ -492,21 +512,35 @@ async fn read_scenario(api: &Api, url: &str, token: bool, args: &Args, pid: u32)
     };
     // Warm up: connections, and the password cache for Basic.
     for _ in 0..4 {
-        let _ = api.http.get(url).basic_auth(&user, Some(&password)).send().await;
+        let _ = api
+            .http
+            .get(url)
+            .basic_auth(&user, Some(&password))
+            .send()
+            .await;
     }
     let cpu0 = proc::cpu_seconds(pid);
     let start = Instant::now();
     let end = start + Duration::from_secs(args.read_secs);
     let mut tasks = Vec::new();
     for _ in 0..args.read_connections {
-        let (http, url, user, password) =
-            (api.http.clone(), url.to_owned(), user.clone(), password.clone());
+        let (http, url, user, password) = (
+            api.http.clone(),
+            url.to_owned(),
+            user.clone(),
+            password.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < end {
                 let t = Instant::now();
-                match http.get(&url).basic_auth(&user, Some(&password)).send().await {
+                match http
+                    .get(&url)
+                    .basic_auth(&user, Some(&password))
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(t.elapsed().as_secs_f64());
@@ -643,7 +677,10 @@ fn print_table(r: &Value) {
         f(&b["dns01_p50_ms"]),
         f(&b["http01_p50_ms"])
     );
-    println!("| POST to valid, one order at a time, p50 | {} ms |", f(&r["single_p50_ms"]));
+    println!(
+        "| POST to valid, one order at a time, p50 | {} ms |",
+        f(&r["single_p50_ms"])
+    );
     println!(
         "| server CPU per certificate | {} s ({}x one RSA-2048 key generation, {} ms) |",
         f(&b["server_cpu_s_per_cert"]),

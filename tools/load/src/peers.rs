@@ -92,8 +92,7 @@ impl Bind {
 
     async fn try_start(dir: &Path) -> anyhow::Result<Self> {
         let port = free_dns_port();
-        let secret =
-            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let secret = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
         let root = dir.display();
         let conf = format!(
             r#"options {{

@@ -21,7 +21,11 @@ fn stat_fields(pid: &str) -> Option<Vec<u64>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     // Field 3 (state) is a letter: keep positions by mapping it to 0.
-    Some(rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect())
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
 }
 
 /// User plus system CPU seconds the process has used.
