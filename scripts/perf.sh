@@ -6,7 +6,8 @@
 #   scripts/perf.sh                 # 100 orders, all posted at once
 #   scripts/perf.sh --orders 1000   # any acmeport-load option (see --help)
 #
-# Results: target/criterion/ (benchmarks), target/perf/load.json (load tool), and the
+# Results: target/criterion/ (benchmarks), target/perf/load.json (load tool, or --json),
+# and the
 # table printed at the end. Not part of scripts/test.sh: it takes minutes and measures
 # speed, which tests never assert.
 set -euo pipefail
@@ -18,6 +19,5 @@ fi
 
 cargo bench -p acmeport-benches -- --noplot
 cargo build --release -p acmeport -p acmeport-load
-target_dir="${CARGO_TARGET_DIR:-target}"
-"$target_dir/release/acmeport-load" --binary "$target_dir/release/acmeport" \
-    --json "$target_dir/perf/load.json" "$@"
+# The tool runs the acmeport binary that sits next to it in the release directory.
+cargo run --release -q -p acmeport-load -- "$@"
