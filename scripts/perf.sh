@@ -7,9 +7,8 @@
 #   scripts/perf.sh --orders 1000   # any acmeport-load option (see --help)
 #
 # Results: target/criterion/ (benchmarks), target/perf/load.json (load tool, or --json),
-# and the
-# table printed at the end. Not part of scripts/test.sh: it takes minutes and measures
-# speed, which tests never assert.
+# and the table printed at the end. Not part of scripts/test.sh: it takes minutes and
+# measures speed, which tests never assert.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
