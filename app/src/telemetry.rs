@@ -1,6 +1,7 @@
 //! Log output: one subscriber for the process, configured by `[log]` and `RUST_LOG`.
 
 use crate::config::{LogFormat, LogSection};
+use std::io::IsTerminal as _;
 use tracing_subscriber::EnvFilter;
 
 /// warp's own per-request trace events duplicate acmeport's access line; they are off
@@ -23,9 +24,13 @@ fn filter(section: &LogSection) -> EnvFilter {
 
 /// Installs the global subscriber, writing to standard error. Does nothing when one is
 /// installed already (tests start several applications in one process).
+///
+/// Colour codes only go to a terminal: in a file or a journal they are noise, and
+/// writing them costs a good part of a request's log line.
 pub fn init(section: &LogSection) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(section))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match section.format {
         LogFormat::Text => builder.try_init(),

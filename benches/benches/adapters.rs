@@ -1,0 +1,193 @@
+//! The per-certificate and per-request floors the load tool's figures are read against:
+//! key generation, CSR building, the authentication check (token, cached password) and
+//! one order's round trip through the SQLite store.
+
+use acmeport_auth::{Argon2Hasher, CachingHasher, HmacTokenSigner};
+use acmeport_domain::ports::{
+    AccountRepo, CsrFactory, OrderRepo, PasswordHasher, TokenClaims, TokenSigner, UserRepo,
+};
+use acmeport_domain::{
+    AccountCredentials, ChallengeKind, CsrSubject, DirectoryUrl, Email, Identifiers, KeySpec,
+    NewAcmeAccount, NewOrder, NewUser, OrderSpec, Password, PasswordHash, ProviderName, UserId,
+    Username, WorkerId,
+};
+use acmeport_keys::RcgenCsrFactory;
+use acmeport_store::{KeyCipher, Store};
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, Criterion};
+use secrecy::SecretString;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn keys(c: &mut Criterion) {
+    let rt = runtime();
+    let factory = RcgenCsrFactory::new();
+    let mut group = c.benchmark_group("keys");
+    group.sample_size(20);
+    group.bench_function("generate RSA-2048", |b| {
+        b.iter(|| {
+            rt.block_on(factory.generate_key(KeySpec::Rsa2048))
+                .expect("key")
+        })
+    });
+    group.bench_function("generate P-256", |b| {
+        b.iter(|| {
+            rt.block_on(factory.generate_key(KeySpec::EcdsaP256))
+                .expect("key")
+        })
+    });
+    let identifiers = Identifiers::parse(&["www.example.com"]).expect("names");
+    let subject = CsrSubject::default();
+    for (name, spec) in [
+        ("CSR with RSA-2048", KeySpec::Rsa2048),
+        ("CSR with P-256", KeySpec::EcdsaP256),
+    ] {
+        let key = rt.block_on(factory.generate_key(spec)).expect("key");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                factory
+                    .build_csr(black_box(&key), &identifiers, &subject, None)
+                    .expect("csr")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn authentication(c: &mut Criterion) {
+    let rt = runtime();
+    let signer = HmacTokenSigner::generate();
+    let token = signer.sign(TokenClaims {
+        user: UserId::new(42),
+        expires_at: OffsetDateTime::now_utc() + Duration::from_secs(3600),
+    });
+    c.bench_function("auth: verify token", |b| {
+        b.iter(|| signer.verify(black_box(token.expose())).expect("valid"))
+    });
+    // The production hasher (default Argon2 cost) behind the cache, as wired in the app.
+    let hasher = CachingHasher::new(Arc::new(Argon2Hasher::default()), Duration::from_secs(60));
+    let password = Password::new("correct horse battery");
+    let hash = rt.block_on(hasher.hash(&password)).expect("hash");
+    assert!(
+        rt.block_on(hasher.verify(&password, &hash)),
+        "first check succeeds"
+    );
+    c.bench_function("auth: cached password check", |b| {
+        b.iter(|| assert!(rt.block_on(hasher.verify(black_box(&password), &hash))))
+    });
+    let mut group = c.benchmark_group("auth");
+    group.sample_size(10);
+    group.bench_function("uncached Argon2 check", |b| {
+        let inner = Argon2Hasher::default();
+        b.iter(|| assert!(rt.block_on(inner.verify(black_box(&password), &hash))))
+    });
+    group.finish();
+}
+
+fn order_round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let key = SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    let cipher = KeyCipher::from_base64(&[key]).expect("master key");
+    let key_pem = rt
+        .block_on(RcgenCsrFactory::new().generate_key(KeySpec::Rsa2048))
+        .expect("key");
+    let (store, account) = rt.block_on(async {
+        let store = Store::connect(&Store::sqlite_url(&dir.path().join("bench.db")), cipher)
+            .await
+            .expect("SQLite store");
+        store.migrate().await.expect("migrations");
+        let now = OffsetDateTime::now_utc();
+        let user = UserRepo::insert(
+            &store,
+            NewUser {
+                username: Username::parse("bench").expect("name"),
+                password_hash: PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"),
+                is_admin: false,
+                created_at: now,
+            },
+        )
+        .await
+        .expect("user");
+        let account = AccountRepo::insert(
+            &store,
+            NewAcmeAccount {
+                user_id: user.id,
+                email: Email::parse("ops@example.com").expect("email"),
+                directory: DirectoryUrl::parse("https://127.0.0.1:14000/dir").expect("url"),
+                uri: "https://127.0.0.1:14000/acct/1".into(),
+                subject: CsrSubject::default(),
+                credentials: AccountCredentials::new("{}"),
+                created_at: now,
+            },
+        )
+        .await
+        .expect("account");
+        (store, account)
+    });
+    let worker = WorkerId::new("bench");
+    let identifiers = Identifiers::parse(&["www.example.com"]).expect("names");
+    c.bench_function("store: order insert + claim + save + get (SQLite)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let now = OffsetDateTime::now_utc();
+                let order = OrderRepo::insert(
+                    &store,
+                    NewOrder {
+                        user_id: account.user_id,
+                        account_id: account.id,
+                        spec: OrderSpec {
+                            identifiers: identifiers.clone(),
+                            challenge: ChallengeKind::Dns01,
+                            provider: Some(ProviderName::parse("bind").expect("name")),
+                            email: None,
+                            subject: CsrSubject::default(),
+                            key_spec: KeySpec::Rsa2048,
+                            csr: None,
+                            key: None,
+                            auto_renew: false,
+                        },
+                        created_at: now,
+                    },
+                )
+                .await
+                .expect("insert");
+                let lease = now + Duration::from_secs(30);
+                let mut claimed = OrderRepo::claim(&store, &worker, now, lease)
+                    .await
+                    .expect("claim")
+                    .expect("a due order");
+                assert_eq!(claimed.id, order.id, "the new order is the due one");
+                claimed
+                    .key_ready(Some(key_pem.clone()), "csr".into())
+                    .expect("transition");
+                OrderRepo::save(&store, &claimed, Some(worker.clone()), lease)
+                    .await
+                    .expect("save");
+                claimed.committed();
+                // Out of the way of the next iteration's claim.
+                claimed.failed("benchmark done").expect("transition");
+                OrderRepo::save(&store, &claimed, Some(worker.clone()), lease)
+                    .await
+                    .expect("save");
+                OrderRepo::get(&store, order.id)
+                    .await
+                    .expect("get")
+                    .expect("there")
+            })
+        })
+    });
+}
+
+criterion_group!(benches, keys, authentication, order_round_trip);
+criterion_main!(benches);
