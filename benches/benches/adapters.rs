@@ -69,6 +69,7 @@ fn authentication(c: &mut Criterion) {
     let signer = HmacTokenSigner::generate();
     let token = signer.sign(TokenClaims {
         user: UserId::new(42),
+        generation: 0,
         expires_at: OffsetDateTime::now_utc() + Duration::from_secs(3600),
     });
     c.bench_function("auth: verify token", |b| {
