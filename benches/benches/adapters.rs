@@ -227,39 +227,7 @@ fn order_round_trip(c: &mut Criterion) {
     let key_pem = rt
         .block_on(RcgenCsrFactory::new().generate_key(KeySpec::Rsa2048))
         .expect("key");
-    let (store, account) = rt.block_on(async {
-        let store = Store::connect(&Store::sqlite_url(&dir.path().join("bench.db")), cipher)
-            .await
-            .expect("SQLite store");
-        store.migrate().await.expect("migrations");
-        let now = OffsetDateTime::now_utc();
-        let user = UserRepo::insert(
-            &store,
-            NewUser {
-                username: Username::parse("bench").expect("name"),
-                password_hash: PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"),
-                is_admin: false,
-                created_at: now,
-            },
-        )
-        .await
-        .expect("user");
-        let account = AccountRepo::insert(
-            &store,
-            NewAcmeAccount {
-                user_id: user.id,
-                email: Email::parse("ops@example.com").expect("email"),
-                directory: DirectoryUrl::parse("https://127.0.0.1:14000/dir").expect("url"),
-                uri: "https://127.0.0.1:14000/acct/1".into(),
-                subject: CsrSubject::default(),
-                credentials: AccountCredentials::new("{}"),
-                created_at: now,
-            },
-        )
-        .await
-        .expect("account");
-        (store, account)
-    });
+    let (store, account) = rt.block_on(bench_store(&dir, cipher));
     let worker = WorkerId::new("bench");
     let identifiers = Identifiers::parse(&["www.example.com"]).expect("names");
     c.bench_function("store: order insert + claim + save + get (SQLite)", |b| {
