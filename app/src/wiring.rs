@@ -69,6 +69,7 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
                 .validation_timeout_secs
                 .max(config.acme.issuance_timeout_secs),
         ),
+        validation_retries: config.workers.validation_retries,
         renewal: config.renewal_settings()?,
     })
 }

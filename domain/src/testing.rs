@@ -972,6 +972,8 @@ struct AcmeState {
     deactivated: BTreeSet<String>,
     failures: HashMap<&'static str, String>,
     transport_failures: HashMap<&'static str, u32>,
+    /// Failed validations still to report (then `answer` works), with the reason.
+    failed_validations: Option<(u32, String)>,
     /// Polls that still answer "not yet", per operation (`answer`, `finalize`).
     slow: HashMap<&'static str, u32>,
     /// Rate-limit answers still to give, per operation, with their Retry-After.
@@ -1005,6 +1007,11 @@ impl FakeAcme {
         lock(&self.state)
             .failures
             .insert(operation, reason.to_owned());
+    }
+
+    /// Makes `answer` report a failed validation `times` times, then validate.
+    pub fn fail_validation(&self, times: u32, reason: &str) {
+        lock(&self.state).failed_validations = Some((times, reason.to_owned()));
     }
 
     /// Makes `operation` fail with a transport error `times` times, then work.
@@ -1082,6 +1089,14 @@ impl FakeAcme {
             } else {
                 AcmeError::Rejected(reason.clone())
             });
+        }
+        if operation == "answer" {
+            if let Some((left, reason)) = &mut s.failed_validations {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(AcmeError::ValidationFailed(reason.clone()));
+                }
+            }
         }
         if let Some((left, retry_after)) = s.rate_limited.get_mut(operation) {
             if *left > 0 {

@@ -28,6 +28,7 @@ pub(crate) struct ProgressDto {
     plan: Option<PlanDto>,
     renewal_failures: u32,
     renewal_error: Option<String>,
+    validation_retries: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +73,7 @@ pub(crate) fn progress_json(p: &Progress) -> String {
         plan,
         renewal_failures: p.renewal_failures,
         renewal_error: p.renewal_error.clone(),
+        validation_retries: p.validation_retries,
     })
 }
 
@@ -115,6 +117,7 @@ pub(crate) fn progress_from_json(json: &str) -> Result<Progress, Corrupt> {
         plan,
         renewal_failures: dto.renewal_failures,
         renewal_error: dto.renewal_error,
+        validation_retries: dto.validation_retries,
     })
 }
 

@@ -29,6 +29,10 @@ pub struct WorkersSection {
     /// `poll_backoff_max_secs` (and `dns.propagation.interval_secs` for DNS).
     pub poll_backoff_ms: u64,
     pub poll_backoff_max_secs: u64,
+    /// How many fresh ACME orders an attempt places after the CA's validation failed
+    /// (a responder that was restarting, a vantage point that did not see the record yet)
+    /// before the order ends `invalid`; 0 fails at the first failed validation.
+    pub validation_retries: u32,
 }
 
 impl Default for WorkersSection {
@@ -43,6 +47,7 @@ impl Default for WorkersSection {
             step_deadline_secs: 120,
             poll_backoff_ms: 200,
             poll_backoff_max_secs: 5,
+            validation_retries: 1,
         }
     }
 }

@@ -467,6 +467,32 @@ impl Order {
         )
     }
 
+    /// PropagationConfirmed → KeyReady: the CA's validation failed and the attempt goes
+    /// on with a fresh ACME order (same key and CSR), due at `at`. Challenge material not
+    /// yet removed stays recorded for cleanup; the failure is kept as the order's detail.
+    ///
+    /// # Errors
+    ///
+    /// When the order is not pending at `PropagationConfirmed`.
+    pub fn retry_validation(
+        &mut self,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), TransitionError> {
+        self.advance(
+            "place a fresh ACME order",
+            OrderStep::PropagationConfirmed,
+            OrderStep::KeyReady,
+        )?;
+        self.state.acme_url = None;
+        self.state.progress.validation_retries += 1;
+        self.state.due_at = Some(at);
+        self.state.detail = Some(format!(
+            "the CA's validation failed; trying again with a fresh ACME order: {reason}"
+        ));
+        Ok(())
+    }
+
     /// ChallengesAnswered → Finalized: the certificate is issued.
     ///
     /// # Errors

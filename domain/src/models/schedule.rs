@@ -82,6 +82,9 @@ pub struct Progress {
     /// Renewals that failed in a row, and the last reason.
     pub renewal_failures: u32,
     pub renewal_error: Option<String>,
+    /// Fresh ACME orders placed in this attempt after the CA's validation failed (a
+    /// responder restarting, one vantage point not yet seeing the record).
+    pub validation_retries: u32,
 }
 
 /// Exponential backoff with jitter: the one policy for retries, polls and renewals.

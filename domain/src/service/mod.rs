@@ -206,6 +206,11 @@ pub struct Settings {
     pub poll_backoff: Backoff,
     /// How long the CA may take to validate challenges or issue a certificate.
     pub ca_timeout: Duration,
+    /// How many fresh ACME orders one attempt places after the CA's validation failed,
+    /// before the order ends `invalid`. Validation failures are often passing: a
+    /// responder that restarted (the CA's request found no listener), a record one of
+    /// the CA's vantage points did not see yet.
+    pub validation_retries: u32,
     pub renewal: RenewalSettings,
 }
 
@@ -269,6 +274,7 @@ impl Default for Settings {
                 max: Duration::from_secs(5),
             },
             ca_timeout: Duration::from_secs(600),
+            validation_retries: 1,
             renewal: RenewalSettings::default(),
         }
     }

@@ -551,7 +551,9 @@ async fn a_refused_record_fails_the_order_with_the_reason() {
 
 #[tokio::test]
 async fn a_refused_cleanup_is_not_retried_and_the_record_stays_recorded() {
-    let kit = Kit::new();
+    let mut settings = Settings::default();
+    settings.validation_retries = 0;
+    let kit = Kit::with_settings(settings);
     ordered(&kit, &["a.example.com"]).await;
     kit.dns.refuse_cleanup("REFUSED");
     kit.acme.reject(
@@ -588,6 +590,66 @@ async fn failed_validation_fails_the_order_and_removes_records() {
         done.error()
     );
     assert!(kit.dns.records().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_validation_is_tried_again_with_a_fresh_acme_order() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.acme.fail_validation(
+        1,
+        "urn:ietf:params:acme:error:connection: connection refused",
+    );
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    let placed = kit
+        .acme
+        .calls()
+        .iter()
+        .filter(|c| *c == "place_order")
+        .count();
+    assert_eq!(placed, 2, "a second ACME order after the failed validation");
+    assert_eq!(
+        done.state().progress.validation_retries,
+        0,
+        "reset once valid"
+    );
+    assert!(
+        kit.dns.records().is_empty(),
+        "records of both tries removed"
+    );
+    assert!(
+        kit.clock.slept() >= Duration::from_millis(1500),
+        "a pause before the fresh order, slept {:?}",
+        kit.clock.slept()
+    );
+}
+
+#[tokio::test]
+async fn validation_fails_the_order_once_its_retries_are_spent() {
+    for retries in [0, 2] {
+        let mut settings = Settings::default();
+        settings.validation_retries = retries;
+        let kit = Kit::with_settings(settings);
+        ordered(&kit, &["a.example.com"]).await;
+        kit.acme
+            .fail_validation(100, "urn:ietf:params:acme:error:dns: SERVFAIL");
+        let done = work(&kit).await;
+        assert_eq!(done.status(), OrderStatus::Invalid, "retries {retries}");
+        assert!(
+            done.error().unwrap().contains("SERVFAIL"),
+            "{:?}",
+            done.error()
+        );
+        let placed = kit
+            .acme
+            .calls()
+            .iter()
+            .filter(|c| *c == "place_order")
+            .count();
+        assert_eq!(placed as u32, retries + 1, "one ACME order per try");
+        assert!(kit.dns.records().is_empty());
+    }
 }
 
 #[tokio::test]

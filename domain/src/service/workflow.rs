@@ -601,14 +601,23 @@ impl Acmeport {
                     .ports
                     .acme
                     .answer(credentials, &url, order.spec.challenge)
-                    .await?
+                    .await
                 {
-                    AcmeProgress::Done => {
+                    Err(AcmeError::ValidationFailed(reason))
+                        if order.state().progress.validation_retries
+                            < self.settings.validation_retries =>
+                    {
+                        self.retry_validation(order, &reason).await?;
+                        self.save(order, worker).await?;
+                        return Ok(Next::Wait);
+                    }
+                    Err(e) => return Err(e.into()),
+                    Ok(AcmeProgress::Done) => {
                         tracing::info!("challenges validated");
                         order.answered()?;
                         self.cleanup(order).await;
                     }
-                    AcmeProgress::NotYet { retry_after } => {
+                    Ok(AcmeProgress::NotYet { retry_after }) => {
                         self.poll_later(order, retry_after, "the CA to validate the challenges")?;
                         self.save(order, worker).await?;
                         return Ok(Next::Wait);
@@ -747,6 +756,20 @@ impl Acmeport {
             }
         }
         order.published()?;
+        Ok(())
+    }
+
+    /// The CA's validation failed and the attempt may try again: the challenge material
+    /// is removed and the order goes back to placing a fresh ACME order, after a pause.
+    async fn retry_validation(&self, order: &mut Order, reason: &str) -> Result<(), StepError> {
+        self.cleanup(order).await;
+        let n = order.state().progress.validation_retries + 1;
+        let pause = self
+            .settings
+            .retry_backoff
+            .delay(n, self.ports.clock.random(), None);
+        tracing::warn!(reason = %reason, retry = n, pause_ms = pause.as_millis() as u64, "the CA's validation failed; placing a fresh ACME order");
+        order.retry_validation(self.now() + pause, reason)?;
         Ok(())
     }
 

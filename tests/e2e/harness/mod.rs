@@ -210,18 +210,34 @@ impl HttpStack {
             .0
     }
 
-    /// Works pending orders with `workers` concurrent workers until none is left.
+    /// Works orders with `workers` concurrent workers until none is due within a minute
+    /// (a waiting order is due again in seconds; a valid one only for its renewal), for
+    /// two minutes at most (an order whose cleanup keeps failing stays due).
     pub async fn run_orders(&self, workers: usize) {
+        let until = std::time::Instant::now() + Duration::from_secs(120);
         let tasks = (0..workers).map(|i| {
             let service = self.service.clone();
             tokio::spawn(async move {
                 let worker = WorkerId::new(format!("test-worker-{i}"));
-                while service
-                    .work_one(&worker)
-                    .await
-                    .unwrap_or_else(|e| panic!("worker {worker} failed: {e}"))
-                    .is_some()
-                {}
+                while std::time::Instant::now() < until {
+                    while service
+                        .work_one(&worker)
+                        .await
+                        .unwrap_or_else(|e| panic!("worker {worker} failed: {e}"))
+                        .is_some()
+                    {}
+                    let now = time::OffsetDateTime::now_utc();
+                    match service.next_due().await.expect("next due time") {
+                        Some(due) if due - now < time::Duration::minutes(1) => {
+                            let pause = (due - now).clamp(
+                                time::Duration::milliseconds(10),
+                                time::Duration::seconds(1),
+                            );
+                            tokio::time::sleep(pause.unsigned_abs()).await;
+                        }
+                        _ => break,
+                    }
+                }
             })
         });
         for task in futures::future::join_all(tasks).await {
