@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `user add`, `config check`, `dns test`.
+//! The command line: `serve`, `migrate`, `user add`, `config check`, `dns test`,
+//! `keys rotate`.
 
 use crate::application::Application;
 use crate::config::Config;
@@ -49,6 +50,18 @@ pub enum Command {
         #[command(subcommand)]
         command: DnsCommand,
     },
+    /// Manage the master keys that encrypt private keys at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Put a new master key first, re-seal every stored secret under it, then remove the
+    /// old keys from the key file. Stop every acmeport instance first.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +121,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dns {
             command: DnsCommand::Test { provider, name },
         } => crate::dns::test(&config, &provider, &name).await,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => crate::keys::rotate(&config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

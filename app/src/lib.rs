@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod keys;
 pub mod lifecycle;
 pub mod telemetry;
 pub mod wiring;

@@ -1048,6 +1048,11 @@ pub trait TokenSigner: Send + Sync {
     /// The claims of a token whose signature is good, whatever its expiry (the caller
     /// checks expiry against its clock); `None` for anything tampered or malformed.
     fn verify(&self, token: &str) -> Option<TokenClaims>;
+
+    /// True when `text` has the shape of this signer's tokens, whoever signed it. Such a
+    /// text is a token that does not verify (another key, tampered): it is refused as a
+    /// token and never looked up, nor logged, as a username.
+    fn is_token_shaped(&self, text: &str) -> bool;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1598,6 +1598,11 @@ impl TokenSigner for FakeSigner {
             expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
         })
     }
+
+    fn is_token_shaped(&self, text: &str) -> bool {
+        let parts: Vec<&str> = text.split('.').collect();
+        parts.len() == 4 && parts[..3].iter().all(|p| p.parse::<i64>().is_ok())
+    }
 }
 
 // ---------------------------------------------------------------------------------------

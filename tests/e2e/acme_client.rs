@@ -345,6 +345,139 @@ async fn a_server_outside_the_trusted_roots_is_refused() {
     }
 }
 
+/// An HTTPS server on 127.0.0.1 (an allowed private host) that answers with redirects to
+/// `target`: `/dir` itself, or, under `/served/`, a directory whose every other URL
+/// redirects. Counts the requests it answered.
+async fn redirecting_ca(
+    target: String,
+) -> (
+    std::net::SocketAddr,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use crate::harness::pebble::LoopbackTls;
+    use hyper::{Response, StatusCode};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let tls = LoopbackTls::generate();
+    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).expect("key PEM");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("certificate and key");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("bound");
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, counter, target) =
+                (acceptor.clone(), Arc::clone(&counter), target.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let base = format!("https://{address}/served");
+                        let response = if request.uri().path() == "/served/dir" {
+                            let directory = serde_json::json!({
+                                "newNonce": format!("{base}/nonce"),
+                                "newAccount": format!("{base}/account"),
+                                "newOrder": format!("{base}/order"),
+                                "revokeCert": format!("{base}/revoke"),
+                                "keyChange": format!("{base}/key-change"),
+                            });
+                            Response::builder()
+                                .header("content-type", "application/json")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(
+                                    directory.to_string(),
+                                )))
+                        } else {
+                            Response::builder()
+                                .status(StatusCode::TEMPORARY_REDIRECT)
+                                .header("location", target.as_str())
+                                .header("replay-nonce", "bm9uY2U")
+                                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                        };
+                        async move { Ok::<_, std::convert::Infallible>(response.expect("response")) }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (address, tls.ca_pem, answered)
+}
+
+/// The client follows no redirect: a CA (on an allowed host) that redirects the directory
+/// or any later request to a private address never gets the client there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_to_private_addresses_are_not_followed() {
+    use std::sync::atomic::Ordering;
+    init();
+    // The private address a hostile CA points at, listening, so any visit would show.
+    let private = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("127.0.0.2 is a loopback address on Linux");
+    let private_address = private.local_addr().expect("bound");
+    let visits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&visits);
+    tokio::spawn(async move {
+        while private.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let (address, ca_pem, answered) =
+        redirecting_ca(format!("https://{private_address}/dir")).await;
+    let acme = InstantAcmeClient::new(AcmeClientConfig {
+        extra_roots_pem: vec![ca_pem],
+        webpki_roots: false,
+        allowed_private_hosts: vec!["127.0.0.1".to_owned()],
+        request_timeout: std::time::Duration::from_secs(5),
+        ..AcmeClientConfig::default()
+    })
+    .expect("client");
+    for path in ["/dir", "/served/dir"] {
+        let directory = acmeport_domain::DirectoryUrl::parse(&format!("https://{address}{path}"))
+            .expect("valid directory URL");
+        let before = answered.load(Ordering::SeqCst);
+        let result = acme.register(&directory, &email(), None, None).await;
+        assert!(
+            result.is_err(),
+            "{path}: registration through redirects must fail, got {result:?}"
+        );
+        assert!(
+            answered.load(Ordering::SeqCst) > before,
+            "{path}: the redirecting CA was asked"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        visits.load(Ordering::SeqCst),
+        0,
+        "no connection may reach the private address a redirect named"
+    );
+}
+
 /// A wildcard's authorization comes back as the base name with the wildcard flag; the
 /// adapter reports it as `*.name` (the service derives the shared `_acme-challenge` record
 /// from it), with the DNS-01 TXT value computed from the key authorization.

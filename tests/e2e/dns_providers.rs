@@ -628,6 +628,71 @@ async fn route53_permanent_errors_are_rejected_with_the_reason_and_not_retried()
     );
 }
 
+/// Users read provider errors in their orders: the reason stays, the operator's account
+/// id, ARNs and zone ids go.
+#[tokio::test]
+async fn route53_errors_name_no_zone_ids_on_moto() {
+    init_crypto();
+    let moto = Moto::start().await.expect("moto starts");
+    let missing = "Z0123456789ABCDEFGHIJ";
+    let provider = Route53Provider::new(Route53Settings {
+        hosted_zone_id: Some(missing.to_owned()),
+        ..route53_settings(moto.url())
+    })
+    .await;
+    let record = TxtRecord {
+        name: "_acme-challenge.www.example.test".to_owned(),
+        value: "v".to_owned(),
+    };
+    let err = provider
+        .present(&record)
+        .await
+        .expect_err("the configured zone does not exist");
+    let text = err.to_string();
+    assert!(
+        matches!(err, DnsError::ZoneNotFound(_)) && text.contains("NoSuchHostedZone"),
+        "the reason stays: {err:?}"
+    );
+    assert!(!text.contains(missing), "the zone id must not show: {text}");
+}
+
+#[tokio::test]
+async fn route53_errors_name_no_account_ids_or_arns() {
+    init_crypto();
+    let server = route53_stub().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/2013-04-01/hostedzone/ZSTUB/rrset/?$"))
+        .respond_with(r53_error(
+            403,
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/acmeport is not authorized to perform: \
+             route53:ChangeResourceRecordSets on resource: \
+             arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ because no identity-based \
+             policy allows the route53:ChangeResourceRecordSets action",
+        ))
+        .mount(&server)
+        .await;
+    let provider = Route53Provider::new(stub_settings(&server)).await;
+    let record = TxtRecord {
+        name: "_acme-challenge.example.test".to_owned(),
+        value: "v".to_owned(),
+    };
+    let err = provider
+        .present(&record)
+        .await
+        .expect_err("access is denied");
+    let DnsError::Unauthorized(reason) = &err else {
+        panic!("expected DnsError::Unauthorized, got {err:?}");
+    };
+    assert!(
+        reason.contains("AccessDenied") && reason.contains("is not authorized to perform"),
+        "the reason stays: {reason}"
+    );
+    for secret in ["123456789012", "arn:", "Z0123456789ABCDEFGHIJ"] {
+        assert!(!reason.contains(secret), "{secret} must not show: {reason}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Cloudflare on a v4 API stub
 
@@ -734,6 +799,63 @@ async fn cloudflare_errors_carry_their_v4_codes() {
         matches!(err, DnsError::ZoneNotFound(_)),
         "expected ZoneNotFound, got {err:?}"
     );
+}
+
+/// Users read provider errors in their orders: the reason and code stay, zone and
+/// account ids and tokens go, for refusals and for temporary failures alike.
+#[tokio::test]
+async fn cloudflare_errors_name_no_zone_ids_account_ids_or_tokens() {
+    init_crypto();
+    let account = "9a7806061c88ada191ed06f989cc3dac";
+    let token = "Yqx0Aa1bB2cC3dD4eE5fF6gG7hH8iI9j";
+    for (status, kind) in [(400, "refused"), (502, "temporary")] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/client/v4/zones"))
+            .respond_with(cf_ok(
+                json!([{"id": CF_ZONE, "name": "example.test", "status": "active"}]),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/client/v4/zones/{CF_ZONE}/dns_records")))
+            .respond_with(cf_ok(json!([])))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/client/v4/zones/{CF_ZONE}/dns_records")))
+            .respond_with(cf_error(
+                status,
+                81058,
+                &format!(
+                    "An identical record already exists in zone {CF_ZONE} of account \
+                     {account} (token {token})"
+                ),
+            ))
+            .mount(&server)
+            .await;
+        let provider = cloudflare(&server, CF_TOKEN);
+        let record = TxtRecord {
+            name: "_acme-challenge.example.test".to_owned(),
+            value: "v".to_owned(),
+        };
+        let err = provider
+            .present(&record)
+            .await
+            .expect_err("Cloudflare refuses");
+        let text = err.to_string();
+        match (kind, &err) {
+            ("refused", DnsError::Rejected(_)) | ("temporary", DnsError::Transport(_)) => {}
+            _ => panic!("a {status} is {kind}, got {err:?}"),
+        }
+        assert!(
+            text.contains("81058") && text.contains("identical record already exists"),
+            "the reason stays: {text}"
+        );
+        for secret in [CF_ZONE, account, token, CF_TOKEN] {
+            assert!(!text.contains(secret), "{secret} must not show: {text}");
+        }
+    }
 }
 
 #[tokio::test]

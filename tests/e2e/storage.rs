@@ -75,6 +75,44 @@ async fn raw_column(store: &Store, table: &str, column: &str, id: i64) -> Vec<u8
         .unwrap_or_else(|e| panic!("{table}.{column} is bytes: {e:?}"))
 }
 
+/// Overwrites one column of one row with `bytes`, as someone with write access to the
+/// database could.
+async fn set_raw_column(store: &Store, table: &str, column: &str, id: i64, bytes: &[u8]) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};
+    let update = Query::update()
+        .table(Alias::new(table))
+        .value(Alias::new(column), bytes.to_vec())
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let written = store
+        .connection()
+        .execute(&update)
+        .await
+        .expect("raw update works");
+    assert_eq!(written.rows_affected(), 1, "{table} row {id} exists");
+}
+
+/// A value sealed the way the previous version did: format 1, bound to its column only,
+/// with the master key made of 32 bytes `seed`.
+fn column_bound(seed: u8, column: &str, plaintext: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+    use sha2::Digest as _;
+    let key = [seed; 32];
+    let cipher = aes_gcm::Aes256Gcm::new(&key.into());
+    let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+    let sealed = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: column.as_bytes(),
+            },
+        )
+        .expect("encrypts");
+    let id = sha2::Sha256::digest(key);
+    [&[1u8][..], &id[..4], nonce.as_slice(), &sealed].concat()
+}
+
 fn assert_sealed(raw: &[u8], secret: &str, what: &str) {
     let contains = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
     assert!(!contains(b"-----BEGIN"), "{what}: the raw column holds PEM");
@@ -1105,7 +1143,46 @@ async fn rotation(url: &str) {
         stored_id, new_key_id,
         "new writes are sealed with the first (new) key"
     );
+
+    // Re-sealing moves everything to B, so that A may go; a second pass finds nothing.
+    let report = rotated.reseal_all().await.expect("re-sealing works");
+    assert_eq!(
+        (report.resealed, report.unreadable.len()),
+        (2, 0),
+        "the old account's credentials and the certificate key are re-sealed: {report:?}"
+    );
+    let again = rotated.reseal_all().await.expect("re-sealing works");
+    assert_eq!(again.resealed, 0, "nothing is left under A: {again:?}");
     rotated.close().await.expect("close works");
+    let only_b = open(url, cipher(&[0xB2])).await;
+    assert_eq!(
+        AccountRepo::get(&only_b, old.id)
+            .await
+            .expect("re-sealed secrets read with B alone"),
+        Some(old.clone())
+    );
+    assert_eq!(
+        CertificateRepo::get(&only_b, cert.id)
+            .await
+            .expect("reads")
+            .and_then(|c| c.key),
+        cert_read.key
+    );
+    only_b.close().await.expect("close works");
+
+    // A pass with a key that opens nothing changes nothing and names every value.
+    let wrong = open(url, cipher(&[0xEE])).await;
+    let report = wrong.reseal_all().await.expect("the pass runs");
+    assert_eq!(report.resealed, 0, "{report:?}");
+    assert_eq!(report.unreadable.len(), 3, "{report:?}");
+    assert!(
+        report
+            .unreadable
+            .iter()
+            .any(|r| r == &format!("accounts.credentials row {}", old.id.get())),
+        "{report:?}"
+    );
+    wrong.close().await.expect("close works");
 
     let only_a = open(url, cipher(&[0xA1])).await;
     let unreadable = AccountRepo::get(&only_a, fresh.id).await;
@@ -1114,6 +1191,179 @@ async fn rotation(url: &str) {
         "a secret sealed with B must not open with A alone, got {unreadable:?}"
     );
     only_a.close().await.expect("close works");
+}
+
+/// A sealed value copied to another row or another column does not decrypt: the store
+/// refuses it instead of handing out another row's secret.
+async fn moved_secrets_do_not_open(url: &str) {
+    let store = open(url, cipher(&[0xC3])).await;
+    let owner = user(&store, "binding-owner").await;
+    let dir = "https://127.0.0.1:14000/dir";
+    let first = AccountRepo::insert(&store, new_account(owner.id, "one@example.com", dir))
+        .await
+        .expect("insert works");
+    let second = AccountRepo::insert(&store, new_account(owner.id, "two@example.com", dir))
+        .await
+        .expect("insert works");
+    let refused = |what: &str, result: String| {
+        assert!(
+            result.contains("Decrypt"),
+            "{what} must be refused as undecryptable, got {result}"
+        );
+    };
+
+    // Another row of the same column: the attacker's account gets the victim's key.
+    let victim = raw_column(&store, "accounts", "credentials", first.id.get()).await;
+    set_raw_column(&store, "accounts", "credentials", second.id.get(), &victim).await;
+    refused(
+        "credentials moved to another account",
+        format!("{:?}", AccountRepo::get(&store, second.id).await),
+    );
+    assert_eq!(
+        AccountRepo::get(&store, first.id).await.expect("reads"),
+        Some(first.clone()),
+        "the original row still opens"
+    );
+
+    // Another column of the same row: an uploaded key read as the attempt's key.
+    let upload = OrderSpec {
+        key: Some(private_key()),
+        ..spec(&["bound.example.com"])
+    };
+    let o = order_with(&store, &first, upload).await;
+    assert_eq!(get_order(&store, o.id).await.spec.key, o.spec.key);
+    let sealed_upload = raw_column(&store, "orders", "upload_key", o.id.get()).await;
+    set_raw_column(&store, "orders", "cert_key", o.id.get(), &sealed_upload).await;
+    refused(
+        "an uploaded key moved to the cert_key column",
+        format!("{:?}", OrderRepo::get(&store, o.id).await),
+    );
+
+    // Another certificate's private key.
+    let other = order(&store, &first, &["bound2.example.com"]).await;
+    let cert_a =
+        CertificateRepo::insert(&store, new_certificate(&other, "b1", Some(private_key())))
+            .await
+            .expect("insert works");
+    let cert_b =
+        CertificateRepo::insert(&store, new_certificate(&other, "b2", Some(private_key())))
+            .await
+            .expect("insert works");
+    let key_a = raw_column(&store, "certificates", "private_key", cert_a.id.get()).await;
+    set_raw_column(
+        &store,
+        "certificates",
+        "private_key",
+        cert_b.id.get(),
+        &key_a,
+    )
+    .await;
+    refused(
+        "a private key moved to another certificate",
+        format!("{:?}", CertificateRepo::get(&store, cert_b.id).await),
+    );
+    assert_eq!(
+        CertificateRepo::get(&store, cert_a.id)
+            .await
+            .expect("reads")
+            .and_then(|c| c.key),
+        cert_a.key
+    );
+    store.close().await.expect("close works");
+}
+
+/// Rows sealed the previous way (bound to their column only) still read, and the
+/// re-sealing migration binds them to their rows.
+async fn column_bound_rows_are_resealed(url: &str) {
+    const SEED: u8 = 0xD4;
+    let store = open(url, cipher(&[SEED])).await;
+    let owner = user(&store, "legacy-owner").await;
+    let acct = account(&store, owner.id).await;
+    let o = order(&store, &acct, &["legacy.example.com"]).await;
+    let key = private_key();
+    let cert = CertificateRepo::insert(&store, new_certificate(&o, "c1", Some(key.clone())))
+        .await
+        .expect("insert works");
+    let legacy_credentials = column_bound(
+        SEED,
+        "accounts.credentials",
+        acct.credentials.expose().as_bytes(),
+    );
+    set_raw_column(
+        &store,
+        "accounts",
+        "credentials",
+        acct.id.get(),
+        &legacy_credentials,
+    )
+    .await;
+    let legacy_key = column_bound(SEED, "certificates.private_key", key.expose().as_bytes());
+    set_raw_column(
+        &store,
+        "certificates",
+        "private_key",
+        cert.id.get(),
+        &legacy_key,
+    )
+    .await;
+    assert_eq!(
+        AccountRepo::get(&store, acct.id)
+            .await
+            .expect("format 1 still reads"),
+        Some(acct.clone())
+    );
+
+    // Run the re-sealing migration again, as on a database the previous version wrote.
+    let db = store.connection();
+    db.execute_unprepared(
+        "DELETE FROM seaql_migrations WHERE version = 'm20261201_000011_bound_secrets'",
+    )
+    .await
+    .expect("forget the migration");
+    store
+        .migrate()
+        .await
+        .expect("the re-sealing migration runs");
+    for (table, column, id) in [
+        ("accounts", "credentials", acct.id.get()),
+        ("certificates", "private_key", cert.id.get()),
+    ] {
+        let raw = raw_column(&store, table, column, id).await;
+        assert_eq!(raw[0], 2, "{table}.{column} is re-sealed in format 2");
+    }
+    assert_eq!(
+        AccountRepo::get(&store, acct.id).await.expect("reads"),
+        Some(acct.clone())
+    );
+    assert_eq!(
+        CertificateRepo::get(&store, cert.id)
+            .await
+            .expect("reads")
+            .and_then(|c| c.key),
+        Some(key)
+    );
+    store.close().await.expect("close works");
+
+    // Without the master keys the migration refuses to run and records nothing.
+    let bare = Store::connect(url, cipher(&[SEED]))
+        .await
+        .expect("connects");
+    bare.connection()
+        .execute_unprepared(
+            "DELETE FROM seaql_migrations WHERE version = 'm20261201_000011_bound_secrets'",
+        )
+        .await
+        .expect("forget the migration");
+    use sea_orm_migration::MigratorTrait as _;
+    let without_keys = acmeport_store::Migrator::up(bare.connection(), None).await;
+    assert!(
+        format!("{without_keys:?}").contains("needs the master keys"),
+        "a migrator run without the keys must fail clearly, got {without_keys:?}"
+    );
+    bare.migrate()
+        .await
+        .expect("Store::migrate supplies the keys");
+    bare.close().await.expect("close works");
 }
 
 /// `stores` × `tasks_per_store` claimers race over `orders` pending orders; every order
@@ -1216,6 +1466,30 @@ async fn sqlite_keys_survive_master_key_rotation() {
 async fn postgres_keys_survive_master_key_rotation() {
     let db = TestDatabase::create().await;
     rotation(db.url()).await;
+}
+
+#[tokio::test]
+async fn sqlite_secrets_moved_to_another_row_or_column_do_not_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    moved_secrets_do_not_open(&sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn postgres_secrets_moved_to_another_row_or_column_do_not_open() {
+    let db = TestDatabase::create().await;
+    moved_secrets_do_not_open(db.url()).await;
+}
+
+#[tokio::test]
+async fn sqlite_column_bound_secrets_are_resealed_to_their_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    column_bound_rows_are_resealed(&sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn postgres_column_bound_secrets_are_resealed_to_their_rows() {
+    let db = TestDatabase::create().await;
+    column_bound_rows_are_resealed(db.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1322,4 +1596,91 @@ async fn postgres_store_counts_usage_per_user() {
     let store = open(db.url(), cipher(&[1])).await;
     usage_counts(&store).await;
     store.close().await.expect("close works");
+}
+
+/// `acmeport keys rotate` through the real binary: afterwards the key file holds one new
+/// key, every secret opens with it alone, and the old key opens none.
+#[tokio::test]
+async fn keys_rotate_leaves_every_secret_readable_under_the_new_key_only() {
+    use crate::harness::service;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("acmeport.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n\n[log]\nformat = \"json\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write the configuration");
+    let (status, output) = service::run(&config, &["migrate"], &[]).await;
+    assert!(status.success(), "`acmeport migrate` failed:\n{output}");
+    let key_file = dir.path().join("master.key");
+    let old = KeyCipher::from_key_file(&key_file).expect("migrate created the key file");
+
+    // The binary's default database, filled through the store with the key file's key.
+    let url = sqlite_url(&dir);
+    let store = open(&url, old.clone()).await;
+    let owner = user(&store, "rotate-owner").await;
+    let acct = account(&store, owner.id).await;
+    let upload = OrderSpec {
+        key: Some(private_key()),
+        ..spec(&["rotate-cli.example.com"])
+    };
+    let o = order_with(&store, &acct, upload).await;
+    let cert = CertificateRepo::insert(&store, new_certificate(&o, "f1", Some(private_key())))
+        .await
+        .expect("insert works");
+    store.close().await.expect("close works");
+
+    let (status, output) = service::run(&config, &["keys", "rotate"], &[]).await;
+    assert!(status.success(), "`acmeport keys rotate` failed:\n{output}");
+    assert!(
+        output.contains("re-sealed 3 secrets"),
+        "the credentials, the uploaded key and the certificate key are re-sealed:\n{output}"
+    );
+    let new = KeyCipher::from_key_file(&key_file).expect("the key file still reads");
+    assert_eq!(new.key_ids().len(), 1, "only the new key is left: {output}");
+    assert_ne!(new.key_ids(), old.key_ids(), "the key changed");
+    let text = std::fs::read_to_string(&key_file).expect("readable");
+    assert!(
+        !output.contains(text.lines().last().unwrap_or("?")),
+        "the command never prints a key"
+    );
+
+    let with_new = open(&url, new).await;
+    assert_eq!(
+        AccountRepo::get(&with_new, acct.id).await.expect("reads"),
+        Some(acct.clone())
+    );
+    assert_eq!(get_order(&with_new, o.id).await.spec.key, o.spec.key);
+    assert_eq!(
+        CertificateRepo::get(&with_new, cert.id)
+            .await
+            .expect("reads")
+            .and_then(|c| c.key),
+        cert.key
+    );
+    with_new.close().await.expect("close works");
+    let with_old = open(&url, old).await;
+    for (what, result) in [
+        (
+            "account",
+            format!("{:?}", AccountRepo::get(&with_old, acct.id).await),
+        ),
+        (
+            "order",
+            format!("{:?}", OrderRepo::get(&with_old, o.id).await),
+        ),
+        (
+            "certificate",
+            format!("{:?}", CertificateRepo::get(&with_old, cert.id).await),
+        ),
+    ] {
+        assert!(
+            result.contains("Decrypt"),
+            "the old key must open no {what} any more, got {result}"
+        );
+    }
+    with_old.close().await.expect("close works");
 }

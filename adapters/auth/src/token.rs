@@ -108,6 +108,23 @@ impl TokenSigner for HmacTokenSigner {
             expires_at: OffsetDateTime::from_unix_timestamp(expires).ok()?,
         })
     }
+
+    /// `at<digits>.` followed by three integers and a base64url signature: this version's
+    /// tokens and earlier ones, signed by any key.
+    fn is_token_shaped(&self, text: &str) -> bool {
+        let parts: Vec<&str> = text.split('.').collect();
+        let [version, user, generation, expires, signature] = parts.as_slice() else {
+            return false;
+        };
+        let is_integer = |p: &&str| p.parse::<i64>().is_ok();
+        version
+            .strip_prefix("at")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && [user, generation, expires].into_iter().all(is_integer)
+            && URL_SAFE_NO_PAD
+                .decode(signature)
+                .is_ok_and(|bytes| !bytes.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -207,5 +224,26 @@ mod tests {
             "the token secret must be at least 32 bytes, got 5"
         );
         assert_eq!(format!("{:?}", signer()), "HmacTokenSigner(***)");
+    }
+
+    #[test]
+    fn tokens_of_any_key_are_token_shaped_and_usernames_are_not() {
+        let foreign = HmacTokenSigner::new(&[9u8; 32])
+            .expect("32 bytes")
+            .sign(claims());
+        assert_eq!(signer().verify(foreign.expose()), None, "another key");
+        assert!(signer().is_token_shaped(foreign.expose()));
+        assert!(signer().is_token_shaped(signer().sign(claims()).expose()));
+        for name in [
+            "alice",
+            "alice.smith",
+            "ops@example.com",
+            "at2.42.3.1893499200",
+            "at.1.2.3.c2ln",
+            "at2.x.3.1893499200.c2ln",
+            "at2.42.3.1893499200.",
+        ] {
+            assert!(!signer().is_token_shaped(name), "{name} is no token");
+        }
     }
 }

@@ -7,7 +7,7 @@
 mod api;
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::{find_zone, unquote_txt, TxtRecord};
+use acmeport_domain::{find_zone, redact_provider_text, unquote_txt, TxtRecord};
 use api::{Api, ApiError, NewTxt};
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -232,12 +232,14 @@ fn translate(error: ApiError) -> DnsError {
         ApiError::Transport(_) | ApiError::TooLarge => true,
     };
     let unauthorized = matches!(&error, ApiError::Api { status, .. } if status.as_u16() == 401 || status.as_u16() == 403);
+    // Users read this text in their order: no zone ids, account ids or tokens.
+    let text = redact_provider_text(&error.to_string());
     if temporary {
-        DnsError::Transport(error.to_string().into())
+        DnsError::Transport(text.into())
     } else if unauthorized {
-        DnsError::Unauthorized(error.to_string())
+        DnsError::Unauthorized(text)
     } else {
-        DnsError::Rejected(error.to_string())
+        DnsError::Rejected(text)
     }
 }
 

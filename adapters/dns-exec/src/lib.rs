@@ -10,7 +10,7 @@
 //! the order's error.
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::{redact_provider_text, TxtRecord};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -109,7 +109,8 @@ impl ExecProvider {
         } else {
             format!("{program} {action} {fqdn} ended with {status}: {stderr}")
         };
-        Err(DnsError::Rejected(text))
+        // Users read this text in their orders: no account ids or tokens.
+        Err(DnsError::Rejected(redact_provider_text(&text)))
     }
 }
 

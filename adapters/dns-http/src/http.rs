@@ -2,6 +2,7 @@
 //! answers into [`DnsError`]s.
 
 use acmeport_domain::ports::DnsError;
+use acmeport_domain::redact_provider_text;
 use reqwest::{Response, StatusCode};
 use std::time::Duration;
 use url::Url;
@@ -51,7 +52,7 @@ pub(crate) fn transport(who: &str, error: &reqwest::Error) -> DnsError {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    DnsError::Transport(text.into())
+    DnsError::Transport(redact_provider_text(&text).into())
 }
 
 /// A non-success answer: 401/403 are [`DnsError::Unauthorized`], 429 and 5xx
@@ -65,6 +66,8 @@ pub(crate) async fn refusal(who: &str, response: Response) -> DnsError {
 }
 
 pub(crate) fn classify(status: StatusCode, text: String) -> DnsError {
+    // Users read this text in their orders: no account ids or tokens.
+    let text = redact_provider_text(&text);
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         DnsError::Unauthorized(text)
     } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {

@@ -58,8 +58,9 @@ fn parse_bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Checks the credentials of a request.
 ///
-/// A username that carries a validly signed token is treated as a token only, so that an
-/// expired token is refused as such and never looked up (and logged) as a username. An
+/// A username shaped like a token is treated as a token only, so that an expired token, or
+/// one signed by another key, is refused as such and never looked up (and logged) as a
+/// username. An
 /// API key (`apk_...`) comes as a Bearer token or as the Basic username.
 ///
 /// Password logins (unknown usernames included) pass the [`LoginGuard`] of the API: a
@@ -87,9 +88,10 @@ pub(crate) async fn authenticate(
     } else if service
         .ports()
         .signer
-        .verify(&credentials.username)
-        .is_some()
+        .is_token_shaped(&credentials.username)
     {
+        // Also a token signed by another key or tampered with: the token check refuses
+        // it, and it is never looked up (nor logged) as a username.
         let user = service.authenticate_token(&credentials.username).await?;
         (Principal::user(user), Via::Token)
     } else {

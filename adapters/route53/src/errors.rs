@@ -1,6 +1,7 @@
 //! Translation of SDK errors into [`DnsError`]s with Route53's error code and message.
 
 use acmeport_domain::ports::DnsError;
+use acmeport_domain::redact_provider_text;
 use aws_sdk_route53::config::http::HttpResponse;
 use aws_sdk_route53::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -28,6 +29,7 @@ const AUTH_CODES: &[&str] = &[
     "InvalidSignatureException",
 ];
 
+/// The texts are passed through [`redact_provider_text`].
 /// Refused credentials become [`DnsError::Unauthorized`]; other permanent service errors
 /// become [`DnsError::Rejected`] ("Route53 InvalidInput: ...");
 /// what is left after the SDK's retries of throttling and 5xx answers, and network
@@ -36,13 +38,15 @@ pub(crate) fn translate<E>(error: SdkError<E, HttpResponse>, name: &str) -> DnsE
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    // Users read these texts in their orders: no ARNs, account ids or zone ids.
     let SdkError::ServiceError(service) = &error else {
-        return DnsError::Transport(DisplayErrorContext(&error).to_string().into());
+        let text = redact_provider_text(&DisplayErrorContext(&error).to_string());
+        return DnsError::Transport(text.into());
     };
     let status = service.raw().status().as_u16();
     let code = service.err().code().unwrap_or("UnknownError");
     let message = service.err().message().unwrap_or("no message");
-    let text = format!("Route53 {code}: {message} (HTTP {status})");
+    let text = redact_provider_text(&format!("Route53 {code}: {message} (HTTP {status})"));
     match code {
         "NoSuchHostedZone" => DnsError::ZoneNotFound(format!("{name} ({text})")),
         _ if AUTH_CODES.contains(&code) || status == 401 || status == 403 => {

@@ -10,9 +10,12 @@ use acmeport_domain::{
     NewAcmeAccount, Page, UserId,
 };
 use async_trait::async_trait;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 
-/// The associated data the credentials are sealed with.
+/// The column the credentials are sealed for (with the row id).
 pub(crate) const CREDENTIALS: &str = "accounts.credentials";
 
 fn status_from_name(name: &str) -> Result<AccountStatus, Corrupt> {
@@ -25,7 +28,7 @@ fn status_from_name(name: &str) -> Result<AccountStatus, Corrupt> {
 
 impl Store {
     fn account_to_domain(&self, m: accounts::Model) -> Result<AcmeAccount, RepoError> {
-        let credentials = self.cipher.open_str(CREDENTIALS, &m.credentials)?;
+        let credentials = self.cipher.open_str(CREDENTIALS, m.id, &m.credentials)?;
         Ok(AcmeAccount {
             id: AccountId::new(m.id),
             user_id: UserId::new(m.user_id),
@@ -44,23 +47,34 @@ impl Store {
 #[async_trait]
 impl AccountRepo for Store {
     async fn insert(&self, account: NewAcmeAccount) -> Result<AcmeAccount, RepoError> {
-        let sealed = self
-            .cipher
-            .seal_str(CREDENTIALS, account.credentials.expose())?;
-        let row = accounts::ActiveModel {
+        // The credentials are sealed for the row id, known once the row exists: insert
+        // without them and fill them in within one transaction.
+        let txn = self.db.begin().await.map_err(backend)?;
+        let mut row = accounts::ActiveModel {
             user_id: Set(account.user_id.get()),
             email: Set(account.email.as_str().to_owned()),
             directory: Set(account.directory.as_str().to_owned()),
             uri: Set(account.uri),
             status: Set(AccountStatus::Valid.as_str().to_owned()),
             subject: Set(subject_json(&account.subject)),
-            credentials: Set(sealed),
+            credentials: Set(Vec::new()),
             created_at: Set(db_time(account.created_at)),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(translate("account"))?;
+        let sealed = self
+            .cipher
+            .seal_str(CREDENTIALS, row.id, account.credentials.expose())?;
+        accounts::Entity::update_many()
+            .col_expr(accounts::Column::Credentials, Expr::value(sealed.clone()))
+            .filter(accounts::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await
+            .map_err(backend)?;
+        txn.commit().await.map_err(backend)?;
+        row.credentials = sealed;
         self.account_to_domain(row)
     }
 
@@ -99,9 +113,9 @@ impl AccountRepo for Store {
     }
 
     async fn update(&self, account: &AcmeAccount) -> Result<(), RepoError> {
-        let sealed = self
-            .cipher
-            .seal_str(CREDENTIALS, account.credentials.expose())?;
+        let sealed =
+            self.cipher
+                .seal_str(CREDENTIALS, account.id.get(), account.credentials.expose())?;
         let changes = accounts::ActiveModel {
             email: Set(account.email.as_str().to_owned()),
             directory: Set(account.directory.as_str().to_owned()),

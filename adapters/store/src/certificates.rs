@@ -10,14 +10,15 @@ use acmeport_domain::{
     Listing, NewCertificate, OrderId, Page, PrivateKeyPem, RevocationReason, UserId,
 };
 use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
-/// Associated data of the certificate key column.
-const PRIVATE_KEY: &str = "certificates.private_key";
+/// The column certificate keys are sealed for (with the row id).
+pub(crate) const PRIVATE_KEY: &str = "certificates.private_key";
 
 fn status_from_name(name: &str) -> Result<CertificateStatus, Corrupt> {
     match name {
@@ -33,7 +34,7 @@ impl Store {
             .private_key
             .map(|sealed| {
                 self.cipher
-                    .open_str(PRIVATE_KEY, &sealed)
+                    .open_str(PRIVATE_KEY, m.id, &sealed)
                     .map(|pem| PrivateKeyPem::new(pem.as_str()))
             })
             .transpose()?;
@@ -98,11 +99,9 @@ impl CertificateRepo for Store {
         {
             return Ok(existing);
         }
-        let private_key = certificate
-            .key
-            .as_ref()
-            .map(|k| self.cipher.seal_str(PRIVATE_KEY, k.expose()))
-            .transpose()?;
+        // The key is sealed for the row id, known once the row exists: insert without it
+        // and fill it in within one transaction.
+        let txn = self.db.begin().await.map_err(backend)?;
         let inserted = certificates::ActiveModel {
             order_id: Set(certificate.order_id.get()),
             user_id: Set(certificate.user_id.get()),
@@ -115,7 +114,7 @@ impl CertificateRepo for Store {
             not_before: Set(db_time(info.not_before)),
             not_after: Set(db_time(info.not_after)),
             names: Set(strings_json(&info.names)),
-            private_key: Set(private_key),
+            private_key: Set(None),
             csr: Set(certificate.csr.clone()),
             created_at: Set(db_time(certificate.created_at)),
             revoked_at: Set(None),
@@ -123,18 +122,36 @@ impl CertificateRepo for Store {
             revocation_reason: Set(None),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(translate("certificate"));
-        match inserted {
-            Ok(row) => self.certificate_to_domain(row),
+        let mut row = match inserted {
+            Ok(row) => row,
             // Another writer stored it between our lookup and our insert.
-            Err(RepoError::Duplicate(_)) => self
-                .certificate_by_fingerprint(certificate.order_id, &info.fingerprint)
-                .await?
-                .ok_or(RepoError::NotFound("certificate")),
-            Err(e) => Err(e),
+            Err(RepoError::Duplicate(_)) => {
+                txn.rollback().await.map_err(backend)?;
+                return self
+                    .certificate_by_fingerprint(certificate.order_id, &info.fingerprint)
+                    .await?
+                    .ok_or(RepoError::NotFound("certificate"));
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(key) = &certificate.key {
+            let sealed = self.cipher.seal_str(PRIVATE_KEY, row.id, key.expose())?;
+            certificates::Entity::update_many()
+                .col_expr(
+                    certificates::Column::PrivateKey,
+                    Expr::value(sealed.clone()),
+                )
+                .filter(certificates::Column::Id.eq(row.id))
+                .exec(&txn)
+                .await
+                .map_err(backend)?;
+            row.private_key = Some(sealed);
         }
+        txn.commit().await.map_err(backend)?;
+        self.certificate_to_domain(row)
     }
 
     async fn get(&self, id: CertificateId) -> Result<Option<Certificate>, RepoError> {

@@ -19,6 +19,9 @@ pub enum StoreError {
     /// Applying the migrations failed.
     #[error("database migration failed")]
     Migrate(#[source] DbErr),
+    /// Re-sealing the stored secrets failed in the database.
+    #[error("re-sealing the stored secrets failed")]
+    Reseal(#[source] DbErr),
 }
 
 /// A stored value that cannot be read back into a domain type (a bug or a hand-edited

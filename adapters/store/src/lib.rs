@@ -22,7 +22,8 @@
 //! order whose instance died is taken over within one lease length.
 //!
 //! Private keys and ACME credentials are sealed with AES-256-GCM by [`KeyCipher`] before
-//! they reach the database; no column holds PEM text of a private key.
+//! they reach the database, bound to their table, column and row; no column holds PEM
+//! text of a private key. [`Store::reseal_all`] rewrites them under the newest master key.
 //!
 //! Architecture invariant: sea-orm entities never leave this crate, and no database error
 //! text reaches the domain as a business error: constraint failures are translated to
@@ -37,6 +38,7 @@ mod error;
 mod lifecycle;
 mod migration;
 mod orders;
+mod reseal;
 mod security;
 mod tokens;
 mod usage;
@@ -46,6 +48,7 @@ pub use cipher::{CipherError, KeyCipher, MasterKey};
 pub use error::StoreError;
 pub use migration::Migrator;
 pub use orders::OrderEvent;
+pub use reseal::ResealReport;
 
 use acmeport_domain::ports::{
     AccountRepo, CertificateRepo, ChallengeTokenStore, Clock, EventRepo, OrderRepo, RepoError,
@@ -151,12 +154,20 @@ impl Store {
     }
 
     /// Applies pending migrations. On PostgreSQL they run in one transaction under an
-    /// advisory lock, so instances starting together migrate once.
+    /// advisory lock, so instances starting together migrate once. One of them re-seals
+    /// secrets written before they were bound to their rows, with this store's keys.
     ///
     /// # Errors
     ///
     /// [`StoreError::Migrate`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        // The re-sealing migration needs the master keys.
+        migration::m20261201_000011_bound_secrets::MASTER_KEYS
+            .scope(Arc::clone(&self.cipher), self.migrate_with_keys())
+            .await
+    }
+
+    async fn migrate_with_keys(&self) -> Result<(), StoreError> {
         match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 let txn = self.db.begin().await.map_err(StoreError::Migrate)?;

@@ -27,10 +27,10 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-/// Associated data of the uploaded key column.
-const UPLOAD_KEY: &str = "orders.upload_key";
-/// Associated data of the current attempt's key column.
-const CERT_KEY: &str = "orders.cert_key";
+/// The column uploaded keys are sealed for (with the row id).
+pub(crate) const UPLOAD_KEY: &str = "orders.upload_key";
+/// The column the current attempt's key is sealed for (with the row id).
+pub(crate) const CERT_KEY: &str = "orders.cert_key";
 
 /// One fenced step write of an order, as recorded in `order_events`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl Store {
             sealed
                 .map(|bytes| {
                     self.cipher
-                        .open_str(column, &bytes)
+                        .open_str(column, m.id, &bytes)
                         .map(|pem| PrivateKeyPem::new(pem.as_str()))
                 })
                 .transpose()
@@ -158,7 +158,7 @@ impl Store {
         let cert_key = state
             .cert_key
             .as_ref()
-            .map(|k| self.cipher.seal_str(CERT_KEY, k.expose()))
+            .map(|k| self.cipher.seal_str(CERT_KEY, order.id.get(), k.expose()))
             .transpose()?;
         Ok(orders::ActiveModel {
             status: Set(state.status.as_str().to_owned()),
@@ -378,14 +378,12 @@ impl OrderRepo for Store {
     async fn insert(&self, order: NewOrder) -> Result<Order, RepoError> {
         let spec = &order.spec;
         let (identifiers, digest) = identifiers_json(&spec.identifiers);
-        let upload_key = spec
-            .key
-            .as_ref()
-            .map(|k| self.cipher.seal_str(UPLOAD_KEY, k.expose()))
-            .transpose()?;
+        // An uploaded key is sealed for the row id, known once the row exists: insert
+        // without it and fill it in within one transaction.
+        let txn = self.db.begin().await.map_err(backend)?;
         let state = OrderState::new();
         let created_at = db_time(order.created_at);
-        let row = orders::ActiveModel {
+        let mut row = orders::ActiveModel {
             user_id: Set(order.user_id.get()),
             account_id: Set(order.account_id.get()),
             identifiers: Set(identifiers),
@@ -396,7 +394,7 @@ impl OrderRepo for Store {
             subject: Set(subject_json(&spec.subject)),
             key_spec: Set(spec.key_spec.as_str().to_owned()),
             upload_csr: Set(spec.csr.clone()),
-            upload_key: Set(upload_key),
+            upload_key: Set(None),
             status: Set(state.status.as_str().to_owned()),
             step: Set(state.step.as_str().to_owned()),
             acme_url: Set(None),
@@ -417,9 +415,20 @@ impl OrderRepo for Store {
             progress: Set(progress_json(&state.progress)),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(backend)?;
+        if let Some(key) = &spec.key {
+            let sealed = self.cipher.seal_str(UPLOAD_KEY, row.id, key.expose())?;
+            orders::Entity::update_many()
+                .col_expr(orders::Column::UploadKey, Expr::value(sealed.clone()))
+                .filter(orders::Column::Id.eq(row.id))
+                .exec(&txn)
+                .await
+                .map_err(backend)?;
+            row.upload_key = Some(sealed);
+        }
+        txn.commit().await.map_err(backend)?;
         self.order_to_domain(row)
     }
 

@@ -1089,6 +1089,92 @@ async fn an_unknown_user_costs_a_password_verification_too() {
     }
 }
 
+/// Every refused password login costs exactly one verification against a hash made by
+/// the same hasher: an unknown user (against the decoy), a wrong password, and a disabled
+/// user with the right or a wrong password. None can be told apart by its cost.
+#[tokio::test]
+async fn refused_logins_cost_the_same_whatever_the_reason() {
+    use crate::ports::MockPasswordHasher;
+    use std::sync::Mutex;
+    let kit = Kit::new();
+    let alice = user(&kit, "alice").await;
+    let mut bob = user(&kit, "bob").await;
+    bob.disabled = true;
+    crate::ports::UserRepo::update(kit.store.as_ref(), &bob)
+        .await
+        .expect("bob is disabled");
+    let real_hash = alice.password_hash.clone();
+    let verified: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut hasher = MockPasswordHasher::new();
+    hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("plain$acmeport decoy password")));
+    let seen = Arc::clone(&verified);
+    hasher.expect_verify().returning(move |password, hash| {
+        seen.lock().unwrap().push(hash.as_str().to_owned());
+        hash.as_str().strip_prefix("plain$") == Some(password.expose())
+    });
+    let mut ports = kit.service.ports().clone();
+    ports.hasher = Arc::new(hasher);
+    let service = Acmeport::new(ports, Settings::default());
+    for (name, password, why) in [
+        ("mallory", "password1", "unknown user"),
+        (
+            "mallory",
+            "guess",
+            "unknown user, again (the decoy is made once)",
+        ),
+        ("alice", "guess", "wrong password"),
+        ("bob", "password1", "disabled user, right password"),
+        ("bob", "guess", "disabled user, wrong password"),
+    ] {
+        let before = verified.lock().unwrap().len();
+        let err = service
+            .authenticate(name, &Password::new(password))
+            .await
+            .expect_err(why);
+        assert!(matches!(err, AuthError::InvalidCredentials), "{why}");
+        let hashes = verified.lock().unwrap()[before..].to_vec();
+        assert_eq!(hashes.len(), 1, "{why}: one verification, got {hashes:?}");
+        assert!(
+            hashes[0].starts_with("plain$"),
+            "{why}: verified against a hash of the same hasher, got {hashes:?}"
+        );
+    }
+    assert!(
+        verified
+            .lock()
+            .unwrap()
+            .contains(&real_hash.as_str().to_owned()),
+        "real users are checked against their own hash"
+    );
+}
+
+/// A token that does not verify (another key, tampered) is refused as a token: even a
+/// user whose name is exactly that text cannot log in with it as a username.
+#[tokio::test]
+async fn a_token_that_does_not_verify_is_never_tried_as_a_username() {
+    let kit = Kit::new();
+    let forged = "1.0.99.forged";
+    assert!(kit.service.ports().signer.is_token_shaped(forged));
+    user(&kit, forged).await;
+    assert!(matches!(
+        kit.service
+            .authenticate(forged, &Password::new("password1"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    user(&kit, "carol").await;
+    assert!(
+        kit.service
+            .authenticate("carol", &Password::new("password1"))
+            .await
+            .is_ok(),
+        "other names still log in"
+    );
+}
+
 #[tokio::test]
 async fn tokens_work_until_they_expire() {
     let kit = Kit::new();

@@ -6,6 +6,7 @@
 use super::*;
 use crate::harness::postgres::TestDatabase;
 use acmeport::config::DatabaseUrl;
+use base64::Engine as _;
 
 const CAROL: (&str, &str) = ("carol", "carol-password");
 
@@ -404,5 +405,105 @@ async fn directories_are_allowed_by_configuration_and_never_on_the_internal_netw
             .contains("root@"),
         "no account may be stored"
     );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn unusable_eab_keys_and_account_keys_are_a_400_naming_the_field() {
+    let world = World::strict().await;
+    let api = world.start().await;
+    api.user(ALICE).await;
+    let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 16]);
+    for (body, field, why) in [
+        (
+            json!({ "email": "a@example.com", "eab_kid": "kid-1", "eab_hmac_key": "not base64 !" }),
+            "eab_hmac_key: ",
+            "base64url",
+        ),
+        (
+            json!({ "email": "a@example.com", "eab_kid": "kid-1", "eab_hmac_key": short }),
+            "eab_hmac_key: ",
+            "at least 32 bytes",
+        ),
+        (
+            json!({ "email": "a@example.com", "eab_kid": "kid-1" }),
+            "eab_hmac_key: ",
+            "required",
+        ),
+        (
+            json!({ "email": "a@example.com", "key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" }),
+            "key: ",
+            "P-256",
+        ),
+    ] {
+        let refused = api.post("/api/acme", ALICE, &body).await.expect(400);
+        let reason = refused.body["status"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(field) && reason.contains(why),
+            "{body}: expected a 400 naming `{field}` ({why}), got {}",
+            refused.text
+        );
+        assert!(
+            !reason.contains("not base64 !"),
+            "the refusal does not echo the key: {reason}"
+        );
+    }
+    assert!(
+        !api.get("/api/acme", ALICE)
+            .await
+            .expect(200)
+            .text
+            .contains("a@example.com"),
+        "no account may be stored"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_key_is_never_looked_up_as_a_username() {
+    use acmeport_auth::HmacTokenSigner;
+    use acmeport_domain::ports::{TokenClaims, TokenSigner as _};
+    let world = World::strict().await;
+    let api = world.start().await;
+    api.user(ALICE).await;
+    let alice = api.user_id("alice").await;
+    let foreign = HmacTokenSigner::new(&[9u8; 32])
+        .expect("32 bytes")
+        .sign(TokenClaims {
+            user: acmeport_domain::UserId::new(alice),
+            generation: 0,
+            expires_at: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        });
+    let foreign = foreign.expose().to_owned();
+    // A user named exactly like the token: a username lookup would let this log in.
+    api.post(
+        "/api/users",
+        ADMIN,
+        &json!({ "username": foreign, "password": "token-named-password" }),
+    )
+    .await
+    .expect(201);
+    api.get("/api/resource", (&foreign, "token-named-password"))
+        .await
+        .expect(401);
+    api.get("/api/resource", (&foreign, "")).await.expect(401);
+    let failed: Vec<Value> = api
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "login.failed")
+        .collect();
+    assert!(
+        !serde_json::to_string(&failed)
+            .expect("JSON")
+            .contains(&foreign),
+        "the token must not be logged as a username: {failed:#?}"
+    );
+    // This server's own tokens still work.
+    let token = api.get("/api/token", ALICE).await.expect(200).body["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    api.get("/api/resource", (&token, "")).await.expect(200);
     api.stop().await;
 }

@@ -34,7 +34,8 @@ pub(crate) struct RegisterAccountRequest {
     pub key: Option<String>,
     /// External Account Binding key id, when the CA requires one.
     pub eab_kid: Option<String>,
-    /// External Account Binding HMAC key, base64url as the CA gave it.
+    /// External Account Binding HMAC key, base64url as the CA gave it (padding and
+    /// standard base64 are accepted); at least 32 bytes.
     pub eab_hmac_key: Option<String>,
 }
 
@@ -79,7 +80,7 @@ impl RegisterAccountRequest {
             (Some(kid), Some(hmac)) if !kid.trim().is_empty() && !hmac.trim().is_empty() => {
                 Some(ExternalAccountBinding {
                     kid: kid.trim().to_owned(),
-                    hmac_key: Password::new(hmac.trim()),
+                    hmac_key: eab_hmac_key(&hmac)?,
                 })
             }
             (Some(_), None) => {
@@ -102,6 +103,36 @@ impl RegisterAccountRequest {
             eab,
         })
     }
+}
+
+/// The shortest EAB HMAC key accepted, in bytes: EAB is signed with HS256, whose key
+/// must be at least as long as its 256-bit output (RFC 7518, section 3.2).
+const EAB_KEY_MIN_BYTES: usize = 32;
+
+/// Checks an External Account Binding HMAC key as CAs hand it out (base64url, some with
+/// padding, some in standard base64) and passes it on in one spelling, unpadded
+/// base64url, so that a bad key is the caller's 400 here and not a failure at the CA.
+fn eab_hmac_key(text: &str) -> Result<Password, ApiError> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let text = text.trim().trim_end_matches('=');
+    let raw = secrecy::zeroize::Zeroizing::new(
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .or_else(|_| STANDARD_NO_PAD.decode(text))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "eab_hmac_key: must be the base64url key the certificate authority gave",
+                )
+            })?,
+    );
+    if raw.len() < EAB_KEY_MIN_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "eab_hmac_key: must be at least {EAB_KEY_MIN_BYTES} bytes (HS256), this one has {}",
+            raw.len()
+        )));
+    }
+    Ok(Password::new(URL_SAFE_NO_PAD.encode(raw.as_slice())))
 }
 
 /// An ACME account. Never carries its private key.

@@ -9,6 +9,7 @@ mod m20260101_000001_initial;
 mod m20261201_000002_workflow;
 mod m20261201_000009_lifecycle;
 mod m20261201_000010_security;
+pub(crate) mod m20261201_000011_bound_secrets;
 
 /// Every migration of the store, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_workflow::Migration),
             Box::new(m20261201_000009_lifecycle::Migration),
             Box::new(m20261201_000010_security::Migration),
+            Box::new(m20261201_000011_bound_secrets::Migration),
         ]
     }
 }
