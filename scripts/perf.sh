@@ -17,6 +17,6 @@ if ! command -v lego >/dev/null; then
 fi
 
 cargo bench -p acmeport-benches -- --noplot
-cargo build --release -p acmeport -p acmeport-load
+cargo build --release -p acmeport-server -p acmeport-load
 # The tool runs the acmeport binary that sits next to it in the release directory.
 cargo run --release -q -p acmeport-load -- "$@"

@@ -3,17 +3,16 @@
 
 use crate::config::Config;
 use crate::error::StartError;
+use crate::lifecycle;
 use crate::wiring::{self, Dns};
-use crate::{lifecycle, workers};
-use acmeport_domain::ports::WebhookSender;
-use acmeport_domain::{Acmeport, WorkerId};
+use acmeport::Engine;
+use acmeport_domain::Acmeport;
 use acmeport_http::{Api, HttpConfig, MetricsEndpoint, PublicUrl};
-use acmeport_webhooks::HttpWebhookSender;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// How long servers and workers get to finish after a stop before they are abandoned.
@@ -32,18 +31,12 @@ impl StopHandle {
 
 /// The service with its listeners bound, ready to run.
 pub struct Application {
-    service: Acmeport,
+    engine: Engine,
     api: Api,
     public_url: PublicUrl,
     api_listener: TcpListener,
     challenge_listener: Option<TcpListener>,
-    workers: usize,
-    poll: Duration,
-    new_work: Arc<Notify>,
     stop: Arc<watch::Sender<bool>>,
-    webhooks: Arc<dyn WebhookSender>,
-    delivery_poll: Duration,
-    expiry_scan: Duration,
     metrics_listener: Option<(TcpListener, MetricsEndpoint)>,
     api_limits: acmeport_http::ListenerLimits,
     challenge_limits: acmeport_http::ListenerLimits,
@@ -63,8 +56,6 @@ impl Application {
     ///
     /// [`StartError`] naming the key, address or adapter at fault.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        // Both rustls providers are in the dependency graph; pick one explicitly.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         config.validate()?;
         if config.auth.token_secret.is_none() {
             tracing::warn!(
@@ -89,22 +80,13 @@ impl Application {
             None
         };
         let public_url = config.public_url(bound)?;
-        let new_work = Arc::new(Notify::new());
-        let signal = new_work.clone();
-        let service = wired
-            .service
-            .clone()
-            .with_work_signal(Arc::new(move || signal.notify_one()));
-        let mut api = Api::new(
-            service.clone(),
-            wired.readiness,
-            HttpConfig {
+        let engine = wired.engine;
+        let mut api = engine
+            .api(HttpConfig {
                 public_url: public_url.clone(),
                 body_limit: config.api.body_limit,
-            },
-        )
-        .with_new_work(new_work.clone())
-        .with_login_limits(config.auth.login_limits());
+            })
+            .with_login_limits(config.auth.login_limits());
         // Counting starts now, whether or not the page is served.
         lifecycle::install_metrics();
         let metrics = MetricsEndpoint::new(
@@ -118,23 +100,14 @@ impl Application {
             Some(addr) => Some((bind("metrics.listen", addr).await?, metrics)),
             None => None,
         };
-        let webhooks =
-            HttpWebhookSender::new(config.webhook_endpoints()?, config.delivery_timeout())
-                .map_err(|e| StartError::Service(Box::new(e)))?;
         let (stop, _) = watch::channel(false);
         Ok(Self {
-            service,
+            engine,
             api,
             public_url,
             api_listener,
             challenge_listener,
-            workers: config.workers.count,
-            poll: Duration::from_secs(config.workers.poll_interval_secs),
-            new_work,
             stop: Arc::new(stop),
-            webhooks: Arc::new(webhooks),
-            delivery_poll: config.delivery_poll(),
-            expiry_scan: config.expiry_scan_interval(),
             metrics_listener,
             api_limits: config.api.limits(),
             challenge_limits: config.challenge.limits(),
@@ -174,7 +147,13 @@ impl Application {
     /// The service, for library use next to the HTTP API.
     #[must_use]
     pub fn service(&self) -> &Acmeport {
-        &self.service
+        self.engine.service()
+    }
+
+    /// The engine under the service (the facade an embedder builds).
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// A handle that stops [`Self::run_until_stopped`].
@@ -202,7 +181,7 @@ impl Application {
             stopped(stop_rx.clone()),
         ));
         if let Some(listener) = self.challenge_listener {
-            let tokens = self.service.ports().tokens.clone();
+            let tokens = self.engine.service().ports().tokens.clone();
             tasks.spawn(acmeport_http::challenge::serve_challenges_with_limits(
                 listener,
                 tokens,
@@ -217,23 +196,8 @@ impl Application {
                 stopped(stop_rx.clone()),
             ));
         }
-        tasks.spawn(lifecycle::run_deliveries(
-            self.service.clone(),
-            self.webhooks.clone(),
-            WorkerId::new(format!("{}:webhooks", workers::worker_id(0))),
-            self.delivery_poll,
-            self.expiry_scan,
-            stop_rx.clone(),
-        ));
-        for index in 0..self.workers {
-            tasks.spawn(workers::run(
-                self.service.clone(),
-                workers::worker_id(index),
-                self.poll,
-                self.new_work.clone(),
-                stop_rx.clone(),
-            ));
-        }
+        // The workers and the webhook delivery.
+        let background = self.engine.start();
 
         let stop = self.stop.clone();
         tokio::select! {
@@ -244,14 +208,17 @@ impl Application {
             }
         }
         tracing::info!("stopping: finishing requests in flight");
-        let drained = tokio::time::timeout(STOP_GRACE, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("stop grace period over; abandoning the remaining tasks");
-            tasks.abort_all();
-        }
+        let listeners = async {
+            let drained = tokio::time::timeout(STOP_GRACE, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!("stop grace period over; abandoning the remaining tasks");
+                tasks.abort_all();
+            }
+        };
+        tokio::join!(listeners, background.stop(STOP_GRACE));
         tracing::info!("stopped");
     }
 }

@@ -13,7 +13,6 @@ use acmeport_dns_http::{
 };
 use acmeport_domain::ports::{DnsError, DnsProvider, NameserverAnswer, PropagationChecker};
 use acmeport_domain::{DomainName, ProviderName, TxtRecord};
-use acmeport_route53::Route53Provider;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,25 +150,6 @@ pub fn acme_dns(
     Ok(Arc::new(
         AcmeDnsProvider::new(settings).map_err(|e| ConfigError::invalid(key, e))?,
     ))
-}
-
-/// How long the start-up probe of the AWS default credential chain may take.
-const AWS_PROBE_LIMIT: Duration = Duration::from_secs(5);
-
-/// In the background, asks the AWS default credential chain of a `route53` instance
-/// without configured keys for credentials, and when there are none says so in one line
-/// with how to configure them (instead of the SDK's multi-line warnings at the first
-/// order).
-pub fn report_missing_aws_credentials(name: ProviderName, provider: Arc<Route53Provider>) {
-    tokio::spawn(async move {
-        if let Err(why) = provider.check_credentials(AWS_PROBE_LIMIT).await {
-            tracing::warn!(
-                "DNS provider `{name}` (kind route53) has no AWS credentials ({why}): set \
-                 access_key_id and secret_access_key under [dns.providers.{name}], or give the \
-                 process AWS credentials; orders using `{name}` fail until then"
-            );
-        }
-    });
 }
 
 // ---------------------------------------------------------------------------------------

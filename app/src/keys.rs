@@ -18,9 +18,7 @@
 use crate::config::{Config, ConfigError};
 use crate::error::StartError;
 use crate::wiring;
-use acmeport_auth::SystemClock;
 use acmeport_store::{KeyCipher, ResealReport, Store};
-use std::sync::Arc;
 
 /// Rotates the master key; see the module documentation.
 ///
@@ -88,7 +86,7 @@ async fn rotate_configured(config: &Config) -> Result<(), StartError> {
 /// Opens (and migrates) the store with the configured keys and re-seals every secret
 /// under the first one, then checks in a second pass that nothing is left.
 async fn reseal_everything(config: &Config) -> Result<Store, StartError> {
-    let store = wiring::store(config, Arc::new(SystemClock), true).await?;
+    let store = wiring::wire(config, wiring::Dns::None, true).await?.store;
     let first = reseal_pass(&store).await?;
     eprintln!(
         "acmeport: re-sealed {} secrets ({} already current)",

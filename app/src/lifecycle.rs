@@ -1,65 +1,13 @@
-//! The lifecycle tasks of `serve`: delivering the webhook outbox, raising expiry
-//! warnings, and the Prometheus metrics page. Each only calls the domain or reads the
-//! store; the policies live in the domain.
+//! The Prometheus metrics page of `serve`: the recorder and the gauges read from the
+//! store at each scrape. (Delivering the webhook outbox and raising expiry warnings are
+//! the facade's background work.)
 
-use acmeport_domain::ports::WebhookSender;
-use acmeport_domain::{metrics as names, Acmeport, WorkerId};
+use acmeport_domain::metrics as names;
 use acmeport_http::MetricsSource;
 use acmeport_store::Store;
 use async_trait::async_trait;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// Delivers due webhook events until `stop`; after a full batch it looks again at once,
-/// otherwise it waits `poll`. Every `expiry_scan` it raises the expiry warnings that are
-/// due. Events survive restarts in the outbox: a crash between an event and its delivery
-/// only delays it.
-pub async fn run_deliveries(
-    service: Acmeport,
-    sender: Arc<dyn WebhookSender>,
-    id: WorkerId,
-    poll: Duration,
-    expiry_scan: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    tracing::info!(worker = %id, "webhook delivery started");
-    let batch = service.settings().lifecycle.delivery.batch as usize;
-    let mut next_scan = tokio::time::Instant::now();
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        if tokio::time::Instant::now() >= next_scan {
-            match service.scan_expiring().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "expiry warnings raised"),
-                Err(e) => tracing::warn!(error = %e, "expiry scan failed"),
-            }
-            next_scan = tokio::time::Instant::now() + expiry_scan;
-        }
-        let full = tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            result = service.deliver_events(&id, sender.as_ref()) => match result {
-                Ok(handled) => handled >= batch,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook delivery pass failed");
-                    false
-                }
-            },
-        };
-        if !full {
-            tokio::select! {
-                biased;
-                _ = stop.changed() => break,
-                () = tokio::time::sleep(poll) => {}
-            }
-        }
-    }
-    tracing::info!(worker = %id, "webhook delivery stopped");
-}
+use std::sync::OnceLock;
 
 /// The process-wide Prometheus recorder, installed on first use (a process has one
 /// global recorder; tests start several applications in one process).

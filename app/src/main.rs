@@ -4,5 +4,5 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    acmeport::cli::run(acmeport::cli::Cli::parse()).await
+    acmeport_server::cli::run(acmeport_server::cli::Cli::parse()).await
 }

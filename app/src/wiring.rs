@@ -1,31 +1,30 @@
-//! Builds the real adapters from configuration and hands them to the domain service.
-//! Nothing here decides anything about certificates: it only connects parts.
+//! Translates configuration into the facade's [`Builder`] (settings, adapter settings,
+//! DNS provider instances, storage) and builds the engine. Nothing here decides anything
+//! about certificates, and nothing here connects adapters: the facade does.
 
 use crate::config::{Config, ConfigError, ProviderSection};
 use crate::error::StartError;
+use acmeport::{BuildError, Builder, DnsSetup, Engine};
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
-use acmeport_auth::{CachingHasher, HmacTokenSigner, RandomKeySecrets, SystemClock};
-use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareProvider, CloudflareSettings};
+use acmeport_auth::{CachingHasher, HmacTokenSigner};
+use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareSettings};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
-use acmeport_domain::ports::{Clock, DnsProvider, PasswordHasher, TokenSigner};
-use acmeport_domain::service::{DnsProviders, Ports, SecurityPorts, Settings};
+use acmeport_domain::ports::{PasswordHasher, TokenSigner};
+use acmeport_domain::service::{DnsProviders, Settings};
 use acmeport_domain::Acmeport;
 use acmeport_domain::Backoff;
 use acmeport_domain::ProviderName;
-use acmeport_http::{NotReady, Readiness};
-use acmeport_keys::RcgenCsrFactory;
-use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
-use acmeport_route53::{Route53Provider, Route53Settings, SecretKey, StaticCredentials};
+use acmeport_rfc2136::{Rfc2136Settings, TsigSecret};
+use acmeport_route53::{Route53Settings, SecretKey, StaticCredentials};
 use acmeport_store::{KeyCipher, Store};
-use async_trait::async_trait;
-use std::net::{IpAddr, SocketAddr};
+use acmeport_webhooks::HttpWebhookSender;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The parts every command needs: storage and the service over it.
+/// The parts every command needs: the engine, its service and its storage.
 pub struct Wired {
+    pub engine: Engine,
     pub service: Acmeport,
-    pub readiness: Arc<dyn Readiness>,
     pub store: Store,
 }
 
@@ -74,12 +73,12 @@ pub fn settings(config: &Config) -> Result<Settings, ConfigError> {
     })
 }
 
-/// The ACME client, trusting the configured extra roots.
+/// The ACME client's configuration, with the configured extra roots read.
 ///
 /// # Errors
 ///
-/// An unreadable or unusable root file, named by its key.
-pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
+/// An unreadable root file, named by its key.
+pub fn acme_client_config(config: &Config) -> Result<AcmeClientConfig, ConfigError> {
     let mut extra_roots_pem = Vec::new();
     for (i, path) in config.acme.extra_roots.iter().enumerate() {
         let pem = std::fs::read_to_string(path).map_err(|e| {
@@ -90,15 +89,25 @@ pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
         })?;
         extra_roots_pem.push(pem);
     }
-    let acme = AcmeClientConfig {
+    // The configured directory's host is allowed by the facade.
+    Ok(AcmeClientConfig {
         extra_roots_pem,
         webpki_roots: config.acme.webpki_roots,
         request_timeout: Duration::from_secs(config.acme.request_timeout_secs),
-        allowed_private_hosts: config.acme_private_hosts()?,
+        allowed_private_hosts: config.acme.allowed_private_hosts.clone(),
         max_body_bytes: config.acme.max_body_bytes,
         ..AcmeClientConfig::default()
-    };
-    InstantAcmeClient::new(acme).map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
+    })
+}
+
+/// The ACME client, to check the configuration (`acmeport config check`).
+///
+/// # Errors
+///
+/// An unreadable or unusable root file, named by its key.
+pub fn acme_client(config: &Config) -> Result<InstantAcmeClient, StartError> {
+    InstantAcmeClient::new(acme_client_config(config)?)
+        .map_err(|e| ConfigError::invalid("acme.extra_roots", e).into())
 }
 
 /// The password hasher and the token signer.
@@ -150,68 +159,13 @@ pub fn key_cipher(config: &Config) -> Result<KeyCipher, ConfigError> {
     }
 }
 
-/// Opens the database (creating `data_dir` when the default SQLite file or key file live
-/// there) and migrates it when `migrate`.
-///
-/// # Errors
-///
-/// [`StartError::Storage`] naming the (redacted) URL.
-pub async fn store(
-    config: &Config,
-    clock: Arc<dyn Clock>,
-    migrate: bool,
-) -> Result<Store, StartError> {
-    if config.database.url.is_none() || config.keys.key_file.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError::invalid(
-                "data_dir",
-                format!("cannot create {}: {e}", config.data_dir.display()),
-            )
-        })?;
-    }
-    let cipher = key_cipher(config)?;
-    let url = config.database_url();
-    let store = Store::connect(url.expose(), cipher)
-        .await
-        .map_err(|e| StartError::Storage {
-            what: format!("cannot open {}", url.redacted()),
-            source: Box::new(e),
-        })?
-        .with_clock(clock);
-    if migrate {
-        store.migrate().await.map_err(|e| StartError::Storage {
-            what: format!("cannot migrate {}", url.redacted()),
-            source: Box::new(e),
-        })?;
-    }
-    Ok(store)
-}
-
-/// The nameservers of `/etc/resolv.conf`, port 53.
-fn system_resolvers() -> Vec<SocketAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver"))
-                .then(|| words.next())
-                .flatten()
-                .and_then(|ip| ip.parse::<IpAddr>().ok())
-                .map(|ip| SocketAddr::new(ip, 53))
-        })
-        .collect()
-}
-
-/// The propagation checker of `[dns.propagation]`.
-///
-/// # Errors
-///
-/// No resolver found, or one hickory refuses.
-pub fn propagation_checker(config: &Config) -> Result<HickoryPropagationChecker, ConfigError> {
+/// The propagation check of `[dns.propagation]`; without resolvers, those of
+/// `/etc/resolv.conf`.
+#[must_use]
+pub fn propagation_settings(config: &Config) -> CheckSettings {
     let p = &config.dns.propagation;
     let resolvers = if p.resolvers.is_empty() {
-        system_resolvers()
+        acmeport::system_resolvers()
     } else {
         p.resolvers.clone()
     };
@@ -219,22 +173,32 @@ pub fn propagation_checker(config: &Config) -> Result<HickoryPropagationChecker,
     settings.authoritative_port = p.authoritative_port;
     settings.authoritative_servers = p.authoritative_servers.clone();
     settings.query_timeout = Duration::from_secs(p.query_timeout_secs);
-    HickoryPropagationChecker::new(settings)
-        .map_err(|e| ConfigError::invalid("dns.propagation.resolvers", e))
+    settings
 }
 
-/// The DNS provider instances of `[dns.providers]` and the default one.
+/// The propagation checker of `[dns.propagation]` (`acmeport dns test`).
 ///
 /// # Errors
 ///
-/// Settings a provider refuses, naming `dns.providers.<name>`.
-pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError> {
+/// No resolver found, or one hickory refuses.
+pub fn propagation_checker(config: &Config) -> Result<HickoryPropagationChecker, ConfigError> {
+    HickoryPropagationChecker::new(propagation_settings(config))
+        .map_err(|e| ConfigError::invalid("dns.propagation.resolvers", e))
+}
+
+/// The DNS provider instances of `[dns.providers]`, the default one, their zones and
+/// propagation exemptions, as the facade takes them.
+///
+/// # Errors
+///
+/// Settings that do not go together, naming `dns.providers.<name>`.
+pub fn dns_setup(config: &Config) -> Result<DnsSetup, ConfigError> {
     let (_, default) = config.provider_names()?;
-    let mut providers = DnsProviders::new();
+    let mut setup = DnsSetup::new();
     for (name, section) in &config.dns.providers {
         let key = format!("dns.providers.{name}");
         let id = ProviderName::parse(name).map_err(|e| ConfigError::invalid(&key, e))?;
-        let provider: Arc<dyn DnsProvider> = match section {
+        setup = match section {
             ProviderSection::Route53(r) => {
                 let credentials = match (&r.access_key_id, &r.secret_access_key) {
                     (None, None) => None,
@@ -263,11 +227,7 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(timeout) = r.timeout_secs {
                     settings.request_timeout = Duration::from_secs(timeout);
                 }
-                let route53 = Arc::new(Route53Provider::new(settings).await);
-                if r.access_key_id.is_none() {
-                    crate::dns::report_missing_aws_credentials(id.clone(), route53.clone());
-                }
-                route53
+                setup.route53(id, settings)
             }
             ProviderSection::Cloudflare(c) => {
                 let mut settings =
@@ -280,9 +240,7 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(timeout) = c.timeout_secs {
                     settings.timeout = Duration::from_secs(timeout);
                 }
-                Arc::new(
-                    CloudflareProvider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?,
-                )
+                setup.cloudflare(id, settings)
             }
             ProviderSection::Rfc2136(r) => {
                 let mut settings = Rfc2136Settings::new(
@@ -297,80 +255,115 @@ pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError>
                 if let Some(timeout) = r.timeout_secs {
                     settings.timeout = Duration::from_secs(timeout);
                 }
-                Arc::new(Rfc2136Provider::new(settings).map_err(|e| ConfigError::invalid(&key, e))?)
+                setup.rfc2136(id, settings)
             }
-            ProviderSection::Exec(e) => crate::dns::exec(e, &key)?,
-            ProviderSection::Webhook(w) => crate::dns::webhook(w, &key)?,
-            ProviderSection::PowerDns(p) => crate::dns::powerdns(p, &key)?,
-            ProviderSection::AcmeDns(a) => crate::dns::acme_dns(a, &key, config)?,
+            ProviderSection::Exec(e) => setup.provider(id, crate::dns::exec(e, &key)?),
+            ProviderSection::Webhook(w) => setup.provider(id, crate::dns::webhook(w, &key)?),
+            ProviderSection::PowerDns(p) => setup.provider(id, crate::dns::powerdns(p, &key)?),
+            ProviderSection::AcmeDns(a) => {
+                setup.provider(id, crate::dns::acme_dns(a, &key, config)?)
+            }
         };
-        tracing::debug!(provider = %id, kind = section.kind(), "DNS provider configured");
-        providers = providers.with(id, provider);
     }
     if let Some(default) = default {
-        providers = providers.with_default(default);
+        setup = setup.default_provider(default);
     }
     for (name, zones) in config.provider_zones()? {
-        tracing::info!(provider = %name, zones = ?zones.names(), "DNS provider confined to its zones");
-        providers = providers.with_zones(name, zones);
+        setup = setup.zones(name, zones);
     }
     for name in config.unchecked_providers()? {
-        tracing::info!(provider = %name, "records of this provider skip the propagation check");
-        providers = providers.without_propagation_check(name);
+        setup = setup.skip_propagation_check(name);
     }
-    Ok(providers)
+    Ok(setup)
 }
 
-/// Builds every adapter and the service. `dns` says whether the DNS providers are built
-/// (`user add` needs none); `migrate` whether the database is migrated first.
+/// The DNS provider instances of `[dns.providers]`, built.
+///
+/// # Errors
+///
+/// Settings a provider refuses, naming `dns.providers.<name>`.
+pub async fn dns_providers(config: &Config) -> Result<DnsProviders, ConfigError> {
+    dns_setup(config)?
+        .build()
+        .await
+        .map_err(|e| ConfigError::invalid(format!("dns.providers.{}", e.name), e.source))
+}
+
+/// The facade's builder with everything the configuration says. `dns` says whether the
+/// DNS providers are built (`user add` needs none); `migrate` whether the database is
+/// migrated first.
+///
+/// # Errors
+///
+/// [`ConfigError`] naming the bad key.
+pub fn builder(config: &Config, dns: Dns, migrate: bool) -> Result<Builder, StartError> {
+    if config.database.url.is_none() || config.keys.key_file.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ConfigError::invalid(
+                "data_dir",
+                format!("cannot create {}: {e}", config.data_dir.display()),
+            )
+        })?;
+    }
+    let auth = auth(config)?;
+    let webhooks = HttpWebhookSender::new(config.webhook_endpoints()?, config.delivery_timeout())
+        .map_err(|e| StartError::Service(Box::new(e)))?;
+    Ok(Builder::new()
+        .settings(settings(config)?)
+        .acme_client_config(acme_client_config(config)?)
+        .propagation_check(propagation_settings(config))
+        .dns(match dns {
+            Dns::Configured => dns_setup(config)?,
+            Dns::None => DnsSetup::new(),
+        })
+        .database_url(config.database_url().expose())
+        .key_cipher(key_cipher(config)?)
+        .migrate(migrate)
+        .password_hasher(auth.hasher)
+        .token_signer(auth.signer)
+        .quotas(config.quotas.quotas())
+        .webhooks(Arc::new(webhooks))
+        .workers(config.workers.count)
+        .poll_interval(Duration::from_secs(config.workers.poll_interval_secs))
+        .lifecycle_intervals(config.delivery_poll(), config.expiry_scan_interval()))
+}
+
+/// Builds the engine from configuration (see [`builder`]).
 ///
 /// # Errors
 ///
 /// [`StartError`] naming what could not be built.
 pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, StartError> {
-    let settings = settings(config)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let auth = auth(config)?;
-    let acme = Arc::new(acme_client(config)?);
-    let keys = Arc::new(RcgenCsrFactory::new());
-    let propagation = Arc::new(propagation_checker(config)?);
-    let providers = match dns {
-        Dns::Configured => dns_providers(config).await?,
-        Dns::None => DnsProviders::new(),
-    };
-    let store = store(config, clock.clone(), migrate).await?;
-    let shared = Arc::new(store.clone());
-    let usage = shared.clone();
-    let ports = Ports {
-        users: shared.clone(),
-        accounts: shared.clone(),
-        orders: shared.clone(),
-        certificates: shared.clone(),
-        events: shared.clone(),
-        tokens: shared,
-        acme,
-        csr: keys.clone(),
-        inspector: keys,
-        dns: providers,
-        propagation,
-        clock,
-        hasher: auth.hasher,
-        signer: auth.signer,
-    };
+    let engine = builder(config, dns, migrate)?
+        .build()
+        .await
+        .map_err(|e| build_error(config, e))?;
     Ok(Wired {
-        service: Acmeport::new(ports, settings)
-            .with_security(SecurityPorts {
-                grants: Arc::new(store.clone()),
-                api_keys: Arc::new(store.clone()),
-                key_secrets: Arc::new(RandomKeySecrets),
-                audit: Arc::new(store.clone()),
-            })
-            .with_quotas(config.quotas.quotas(), usage),
-        readiness: Arc::new(StoreReadiness {
-            store: store.clone(),
-        }),
-        store,
+        service: engine.service().clone(),
+        store: engine.store().clone(),
+        engine,
     })
+}
+
+/// The facade's build error, named by configuration key or database.
+fn build_error(config: &Config, error: BuildError) -> StartError {
+    let url = config.database_url();
+    match error {
+        BuildError::Dns(e) => {
+            ConfigError::invalid(format!("dns.providers.{}", e.name), e.source).into()
+        }
+        BuildError::Acme(e) => ConfigError::invalid("acme.extra_roots", e).into(),
+        BuildError::Propagation(e) => ConfigError::invalid("dns.propagation.resolvers", e).into(),
+        BuildError::Open(e) => StartError::Storage {
+            what: format!("cannot open {}", url.redacted()),
+            source: Box::new(e),
+        },
+        BuildError::Migrate(e) => StartError::Storage {
+            what: format!("cannot migrate {}", url.redacted()),
+            source: Box::new(e),
+        },
+        other => StartError::Service(Box::new(other)),
+    }
 }
 
 /// `acmeport migrate`: connects and migrates the database.
@@ -379,31 +372,10 @@ pub async fn wire(config: &Config, dns: Dns, migrate: bool) -> Result<Wired, Sta
 ///
 /// [`StartError::Storage`].
 pub async fn migrate(config: &Config) -> Result<(), StartError> {
-    let store = store(config, Arc::new(SystemClock), true).await?;
-    store.close().await.map_err(|e| StartError::Storage {
+    let wired = wire(config, Dns::None, true).await?;
+    drop(wired.engine);
+    wired.store.close().await.map_err(|e| StartError::Storage {
         what: "cannot close the database".into(),
         source: Box::new(e),
     })
-}
-
-/// `GET /readyz`: the database answers within a few seconds.
-pub struct StoreReadiness {
-    store: Store,
-}
-
-#[async_trait]
-impl Readiness for StoreReadiness {
-    async fn check(&self) -> Result<(), NotReady> {
-        match tokio::time::timeout(Duration::from_secs(3), self.store.connection().ping()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(NotReady::new(
-                "the database does not answer",
-                Some(Box::new(e)),
-            )),
-            Err(_) => Err(NotReady::new(
-                "the database did not answer within 3 s",
-                None,
-            )),
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Configuration loading: defaults, file, environment overrides, validation naming the
 //! key, redaction, and the sample file.
 
-use acmeport::config::{Config, ConfigError, ProviderSection};
+use acmeport_server::config::{Config, ConfigError, ProviderSection};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -270,17 +270,17 @@ fn the_sample_file_documents_every_key() {
     let mut config = Config::default();
     // Optional keys are absent from a serialized default; give them values to list them.
     config.api.public_url = Some("http://x".into());
-    config.database.url = Some(acmeport::config::DatabaseUrl::new("sqlite://x"));
+    config.database.url = Some(acmeport_server::config::DatabaseUrl::new("sqlite://x"));
     config.keys.key_file = Some("x".into());
     config.csr.organization = Some("x".into());
     config.csr.organizational_unit = Some("x".into());
     config.csr.country = Some("x".into());
     config.csr.state = Some("x".into());
     config.csr.location = Some("x".into());
-    config.auth.token_secret = Some(acmeport::config::Secret::new("x"));
+    config.auth.token_secret = Some(acmeport_server::config::Secret::new("x"));
     config.bootstrap.admin_username = Some("x".into());
-    config.bootstrap.admin_password = Some(acmeport::config::Secret::new("x"));
-    config.metrics.token = Some(acmeport::config::Secret::new("x"));
+    config.bootstrap.admin_password = Some(acmeport_server::config::Secret::new("x"));
+    config.metrics.token = Some(acmeport_server::config::Secret::new("x"));
     config.metrics.listen = Some("127.0.0.1:9090".parse().expect("address"));
     let value = toml::Value::try_from(&config).expect("serializes");
     let mut missing = Vec::new();

@@ -1,11 +1,11 @@
 //! Configuration of the provider kinds `exec`, `webhook`, `powerdns` and `acme-dns`: each
 //! is selected by `kind`, built by the wiring, and a bad setting names its key.
 
-use acmeport::config::{Config, ProviderSection};
-use acmeport::wiring;
+use acmeport_server::config::{Config, ProviderSection};
+use acmeport_server::wiring;
 use std::io::Write as _;
 
-fn load(toml: &str) -> Result<Config, acmeport::ConfigError> {
+fn load(toml: &str) -> Result<Config, acmeport_server::ConfigError> {
     let mut file = tempfile::NamedTempFile::new().expect("temporary file");
     file.write_all(toml.as_bytes()).expect("write");
     Config::load_from(Some(file.path()), &[])

@@ -3,8 +3,8 @@
 //! listeners. Hostile clients come from other loopback addresses (127.0.0.2, ...) than the
 //! well-formed ones (127.0.0.1), as they would from other hosts. Every loop is bounded.
 
-use acmeport::config::Secret;
-use acmeport::{Application, Config, StopHandle};
+use acmeport_server::config::Secret;
+use acmeport_server::{Application, Config, StopHandle};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,7 +1,7 @@
 //! The `[lifecycle]`, `[[webhooks]]` and `[metrics]` sections: values with rules name
 //! their key, secrets never print, and a valid configuration gives the domain settings.
 
-use acmeport::config::{Config, ConfigError};
+use acmeport_server::config::{Config, ConfigError};
 use std::io::Write as _;
 use std::time::Duration;
 

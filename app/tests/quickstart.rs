@@ -1,5 +1,5 @@
 //! Runs the README's quick start exactly as written, with the `acmeport` binary in place
-//! of `cargo run -p acmeport --`: serve on the defaults in an empty directory, add the
+//! of `cargo run -p acmeport-server --`: serve on the defaults in an empty directory, add the
 //! first admin, call `/api/resource` with curl, and stop with SIGTERM.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const CARGO_RUN: &str = "cargo run -p acmeport --";
+const CARGO_RUN: &str = "cargo run -p acmeport-server --";
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))

@@ -496,6 +496,40 @@ pub trait ChallengeTokenStore: Send + Sync {
     async fn remove(&self, token: &str) -> Result<(), RepoError>;
 }
 
+/// What an HTTP-01 responder answers for a token ([`answer_http01`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Http01Answer {
+    /// The key authorization to serve (200, `text/plain`).
+    KeyAuthorization(String),
+    /// Not a token being served, or not a token at all (404, empty body).
+    Unknown,
+    /// The store could not be read (500, so that the CA's problem document tells it
+    /// apart from an unknown token); already logged.
+    StoreFailed,
+}
+
+/// The one HTTP-01 lookup every responder makes: a `token` that cannot be an ACME token
+/// is not looked up, a failing store is logged loudly (the validator retries nothing).
+pub async fn answer_http01(store: &dyn ChallengeTokenStore, token: &str) -> Http01Answer {
+    if !crate::models::is_http01_token(token) {
+        return Http01Answer::Unknown;
+    }
+    match store.get(token).await {
+        Ok(Some(key_authorization)) => {
+            tracing::debug!(%token, "answered HTTP-01 challenge");
+            Http01Answer::KeyAuthorization(key_authorization)
+        }
+        Ok(None) => {
+            tracing::debug!(%token, "HTTP-01 challenge for an unknown token");
+            Http01Answer::Unknown
+        }
+        Err(error) => {
+            tracing::error!(%token, error = %error, "cannot read the HTTP-01 token store");
+            Http01Answer::StoreFailed
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // ACME
 

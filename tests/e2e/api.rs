@@ -4,8 +4,8 @@
 
 use crate::harness::pebble::{free_tcp_port, ChallTestSrv, Pebble, PebbleOptions};
 use crate::harness::{init, verify_chain};
-use acmeport::config::{Config, Secret};
-use acmeport::{Application, StopHandle};
+use acmeport_server::config::{Config, Secret};
+use acmeport_server::{Application, StopHandle};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::net::SocketAddr;

@@ -15,7 +15,6 @@ use crate::harness::powerdns::PowerDns;
 use crate::harness::webhook::{
     webhook_stub, HookAuth, WebhookState, HOOK_PASSWORD, HOOK_TOKEN, HOOK_USER,
 };
-use acmeport::config::{Config, ProviderSection, Rfc2136Section, Secret as ConfigSecret};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings};
 use acmeport_dns_exec::{ExecProvider, ExecSettings};
 use acmeport_dns_http::{
@@ -25,6 +24,7 @@ use acmeport_dns_http::{
 use acmeport_domain::ports::{DnsError, DnsProvider, PropagationChecker};
 use acmeport_domain::TxtRecord;
 use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
+use acmeport_server::config::{Config, ProviderSection, Rfc2136Section, Secret as ConfigSecret};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use std::os::unix::fs::PermissionsExt as _;
@@ -494,7 +494,7 @@ fn dns_test_config(bind: &Bind, tsig: &str) -> Config {
 async fn dns_test_writes_waits_for_every_nameserver_and_removes() {
     let bind = Bind::start().await.expect("BIND starts");
     let config = dns_test_config(&bind, bind.secret());
-    acmeport::dns::test(&config, "bind", "www.example.test")
+    acmeport_server::dns::test(&config, "bind", "www.example.test")
         .await
         .expect("the self-test passes on a working provider");
     assert!(
@@ -502,7 +502,7 @@ async fn dns_test_writes_waits_for_every_nameserver_and_removes() {
         "the test record is removed afterwards"
     );
 
-    let err = acmeport::dns::test(&config, "nope", "www.example.test")
+    let err = acmeport_server::dns::test(&config, "nope", "www.example.test")
         .await
         .expect_err("an unknown instance");
     assert!(err.to_string().contains("configured: bind"), "{err}");
@@ -512,7 +512,7 @@ async fn dns_test_writes_waits_for_every_nameserver_and_removes() {
 async fn dns_test_says_which_stage_failed() {
     let bind = Bind::start().await.expect("BIND starts");
     let wrong = dns_test_config(&bind, "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nISE=");
-    let err = acmeport::dns::test(&wrong, "bind", "www.example.test")
+    let err = acmeport_server::dns::test(&wrong, "bind", "www.example.test")
         .await
         .expect_err("wrong credentials");
     let text = err.to_string();
@@ -528,7 +528,7 @@ async fn dns_test_says_which_stage_failed() {
     let mut silent = dns_test_config(&bind, bind.secret());
     silent.dns.propagation.authoritative_servers =
         vec![bind.addr(), "127.0.0.1:9".parse().expect("address")];
-    let err = acmeport::dns::test(&silent, "bind", "www.example.test")
+    let err = acmeport_server::dns::test(&silent, "bind", "www.example.test")
         .await
         .expect_err("one server never serves it");
     let text = err.to_string();

@@ -3,7 +3,7 @@
 //! in production).
 
 use crate::limits::ListenerLimits;
-use acmeport_domain::ports::ChallengeTokenStore;
+use acmeport_domain::ports::{answer_http01, ChallengeTokenStore, Http01Answer};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -11,21 +11,26 @@ use warp::http::{header, StatusCode};
 use warp::reply::{self, Response};
 use warp::{Filter, Rejection, Reply};
 
-/// The longest token accepted; ACME tokens are 43 characters (32 random bytes in base64url),
-/// so anything far longer is not worth a storage lookup.
-const MAX_TOKEN_LEN: usize = 256;
-
 /// The challenge routes. Unknown tokens, other paths and other methods all answer 404 with
 /// an empty body, so the listener reveals nothing else.
 pub fn challenge_routes(
     store: Arc<dyn ChallengeTokenStore>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+    challenge_filter(store)
+        .recover(|_: Rejection| async { Ok::<_, std::convert::Infallible>(not_found()) })
+        .unify()
+}
+
+/// `GET /.well-known/acme-challenge/<token>` only, rejecting every other request, so that
+/// a program can combine it with its own routes (`challenge_filter(store).or(routes)`).
+/// Unknown tokens answer 404 with an empty body.
+pub fn challenge_filter(
+    store: Arc<dyn ChallengeTokenStore>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::get()
         .and(warp::path!(".well-known" / "acme-challenge" / String))
         .and(warp::any().map(move || Arc::clone(&store)))
         .then(answer)
-        .recover(|_: Rejection| async { Ok::<_, std::convert::Infallible>(not_found()) })
-        .unify()
 }
 
 /// Serves the challenge routes on `listener` until `shutdown` completes, with the default
@@ -53,35 +58,14 @@ pub async fn serve_challenges_with_limits(
 }
 
 async fn answer(token: String, store: Arc<dyn ChallengeTokenStore>) -> Response {
-    if !is_token(&token) {
-        return not_found();
-    }
-    match store.get(&token).await {
-        Ok(Some(key_authorization)) => {
-            tracing::debug!(%token, "answered HTTP-01 challenge");
+    match answer_http01(store.as_ref(), &token).await {
+        Http01Answer::KeyAuthorization(key_authorization) => {
             reply::with_header(key_authorization, header::CONTENT_TYPE, "text/plain")
                 .into_response()
         }
-        Ok(None) => {
-            tracing::debug!(%token, "HTTP-01 challenge for an unknown token");
-            not_found()
-        }
-        Err(error) => {
-            // The validator retries nothing: say so loudly, and answer 500 so the failure
-            // is told apart from an unknown token in the CA's problem document.
-            tracing::error!(%token, error = %error, "cannot read the HTTP-01 token store");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Http01Answer::Unknown => not_found(),
+        Http01Answer::StoreFailed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
-}
-
-/// Tokens are base64url (RFC 8555 section 8.3); anything else cannot be ours.
-fn is_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= MAX_TOKEN_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn not_found() -> Response {

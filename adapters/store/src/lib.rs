@@ -108,8 +108,11 @@ impl Store {
     /// [`StoreError::UnsupportedUrl`] for other schemes, [`StoreError::Connect`] when the
     /// database cannot be opened or reached.
     pub async fn connect(url: &str, cipher: KeyCipher) -> Result<Self, StoreError> {
-        let is_sqlite = url.starts_with("sqlite:");
-        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        // A backend left out of this build (feature `sqlite` or `postgres`) is refused
+        // here, like an unknown scheme.
+        let is_sqlite = cfg!(feature = "sqlite") && url.starts_with("sqlite:");
+        let is_postgres = cfg!(feature = "postgres")
+            && (url.starts_with("postgres://") || url.starts_with("postgresql://"));
         if !is_sqlite && !is_postgres {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
@@ -117,6 +120,7 @@ impl Store {
         let mut options = ConnectOptions::new(url.to_owned());
         // sqlx would log every statement at info level, with bound values.
         options.sqlx_logging(false);
+        #[cfg(feature = "sqlite")]
         options.map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             // WAL lets readers (the API, the HTTP-01 responder) run while a worker

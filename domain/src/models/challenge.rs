@@ -57,6 +57,32 @@ impl fmt::Display for ChallengeKind {
     }
 }
 
+/// The path prefix under which a CA fetches HTTP-01 responses (RFC 8555 section 8.3).
+pub const HTTP01_PATH_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// The longest HTTP-01 token looked up; ACME tokens are 43 characters (32 random bytes in
+/// base64url), so anything far longer is not worth a storage lookup.
+const MAX_HTTP01_TOKEN_LEN: usize = 256;
+
+/// True when `token` can be an HTTP-01 token: base64url (RFC 8555 section 8.3) of a
+/// sane length. Anything else cannot be one of ours and is answered 404 unseen.
+#[must_use]
+pub fn is_http01_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_HTTP01_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The token of an HTTP-01 request path (`/.well-known/acme-challenge/<token>`, without
+/// query), or `None` for any other path.
+#[must_use]
+pub fn http01_token(path: &str) -> Option<&str> {
+    path.strip_prefix(HTTP01_PATH_PREFIX)
+        .filter(|token| is_http01_token(token))
+}
+
 /// The name of a configured DNS provider instance: 1 to 63 characters of lower-case
 /// letters, digits, `-` and `_`, starting with a letter or digit.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,6 +172,26 @@ pub enum Published {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http01_paths_yield_their_token_and_nothing_else() {
+        assert_eq!(
+            http01_token("/.well-known/acme-challenge/abc-DEF_123"),
+            Some("abc-DEF_123")
+        );
+        for path in [
+            "/.well-known/acme-challenge/",
+            "/.well-known/acme-challenge/a/b",
+            "/.well-known/acme-challenge/a.b",
+            "/.well-known/acme-challenge/../x",
+            "/other/abc",
+            "",
+        ] {
+            assert_eq!(http01_token(path), None, "{path:?}");
+        }
+        let long = format!("{HTTP01_PATH_PREFIX}{}", "a".repeat(257));
+        assert_eq!(http01_token(&long), None);
+    }
 
     #[test]
     fn challenge_kinds_parse_both_spellings() {

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::harness::postgres::TestDatabase;
-use acmeport::config::DatabaseUrl;
+use acmeport_server::config::DatabaseUrl;
 use base64::Engine as _;
 
 const CAROL: (&str, &str) = ("carol", "carol-password");

@@ -1,9 +1,9 @@
-//! The real application (`acmeport::Application`, what `acmeport serve` runs) started
+//! The real application (`acmeport_server::Application`, what `acmeport serve` runs) started
 //! in-process on port 0 from a TOML configuration, and a REST client for it.
 
 use super::pebble::Pebble;
-use acmeport::{Application, Config, StopHandle};
 use acmeport_domain::Acmeport;
+use acmeport_server::{Application, Config, StopHandle};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

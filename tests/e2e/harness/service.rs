@@ -4,7 +4,7 @@
 //!
 //! Where the binary comes from: Cargo builds a package's binaries only for that package's
 //! own integration tests, and sets `CARGO_BIN_EXE_<name>` only there. This crate merely
-//! depends on the `acmeport` library, so `cargo test -p acmeport-tests` does not build
+//! depends on the `acmeport-server` library, so `cargo test -p acmeport-tests` does not build
 //! `target/debug/acmeport`, and `cargo test --workspace` builds it only because `app/`
 //! happens to have integration tests. A path guessed next to the test executable could
 //! be missing or stale. So the first test that needs the binary asks cargo for it:
@@ -12,9 +12,9 @@
 //! run (the outer cargo holds no lock while tests run), and takes the path of the
 //! `acmeport` executable from cargo's JSON messages.
 //!
-//! Why that command and not `cargo build -p acmeport`: features are unified over the
+//! Why that command and not `cargo build -p acmeport-server`: features are unified over the
 //! packages a command selects (and dev-dependencies count only when tests are built), so
-//! `cargo build -p acmeport` resolves different features than `cargo test --workspace`
+//! `cargo build -p acmeport-server` resolves different features than `cargo test --workspace`
 //! and rebuilds most of the dependency graph a second time (measured: over 10 minutes on
 //! a 2-core machine). `cargo test --workspace --no-run` is exactly what the README's test
 //! command (`scripts/test.sh`) builds before it runs anything, so there it only checks

@@ -85,7 +85,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Next to this program, as `cargo build --release -p acmeport -p acmeport-load` puts it.
+    // Next to this program, as `cargo build --release -p acmeport-server -p acmeport-load` puts it.
     let binary = match args.binary.clone() {
         Some(path) => path,
         None => std::env::current_exe()?
@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     };
     if !binary.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release -p acmeport`",
+            "{} not found: build it with `cargo build --release -p acmeport-server`",
             binary.display()
         );
     }
