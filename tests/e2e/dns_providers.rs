@@ -826,10 +826,10 @@ async fn cloudflare_errors_name_no_zone_ids_account_ids_or_tokens() {
             .and(path(format!("/client/v4/zones/{CF_ZONE}/dns_records")))
             .respond_with(cf_error(
                 status,
-                81058,
+                1004,
                 &format!(
-                    "An identical record already exists in zone {CF_ZONE} of account \
-                     {account} (token {token})"
+                    "DNS Validation Error in zone {CF_ZONE} of account {account} (token \
+                     {token})"
                 ),
             ))
             .mount(&server)
@@ -849,7 +849,7 @@ async fn cloudflare_errors_name_no_zone_ids_account_ids_or_tokens() {
             _ => panic!("a {status} is {kind}, got {err:?}"),
         }
         assert!(
-            text.contains("81058") && text.contains("identical record already exists"),
+            text.contains("1004") && text.contains("DNS Validation Error"),
             "the reason stays: {text}"
         );
         for secret in [CF_ZONE, account, token, CF_TOKEN] {
