@@ -7,6 +7,7 @@ mod crash;
 mod dns01;
 mod dns_kinds;
 mod dns_providers;
+mod faults;
 mod harness;
 mod issuance;
 mod lifecycle;
