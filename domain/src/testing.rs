@@ -1480,6 +1480,11 @@ impl FakeDns {
     pub fn refuse_cleanup(&self, reason: &str) {
         *lock(&self.fail_cleanup) = Some(reason.to_owned());
     }
+
+    /// Makes `cleanup` work again.
+    pub fn allow_cleanup(&self) {
+        *lock(&self.fail_cleanup) = None;
+    }
 }
 
 #[async_trait]

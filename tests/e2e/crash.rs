@@ -55,7 +55,7 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(PebbleOptions::default()).await
     }
 
@@ -83,7 +83,7 @@ impl Peers {
     }
 
     /// The names of every order must have no TXT record left in BIND.
-    async fn assert_no_txt_left(&self, orders: &BTreeMap<i64, Vec<String>>) {
+    pub(crate) async fn assert_no_txt_left(&self, orders: &BTreeMap<i64, Vec<String>>) {
         let mut left = Vec::new();
         for names in orders.values() {
             for name in names {
@@ -438,7 +438,7 @@ impl Db {
     }
 
     /// Exactly one certificate per order in `ids`, and no HTTP-01 token left.
-    async fn assert_one_certificate_each_and_no_token(&self, ids: &BTreeSet<i64>) {
+    pub(crate) async fn assert_one_certificate_each_and_no_token(&self, ids: &BTreeSet<i64>) {
         let counts = self.certificates_per_order().await;
         let wrong: Vec<String> = ids
             .iter()

@@ -227,7 +227,7 @@ impl Backend for BindBackend<'_> {
 }
 
 /// A hook script as operators write them for lego's `exec` provider.
-fn nsupdate_hook(dir: &Path, bind: &Bind, tsig: &str) -> PathBuf {
+pub(crate) fn nsupdate_hook(dir: &Path, bind: &Bind, tsig: &str) -> PathBuf {
     let path = dir.join("dns-hook.sh");
     std::fs::write(
         &path,

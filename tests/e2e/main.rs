@@ -8,6 +8,7 @@ mod dns01;
 mod dns_kinds;
 mod dns_providers;
 mod embedding;
+mod faults;
 mod harness;
 mod issuance;
 mod lifecycle;

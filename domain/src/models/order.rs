@@ -546,16 +546,21 @@ impl Order {
         Ok(())
     }
 
-    /// An order that is neither pending nor valid: due at `at` to try removing its
-    /// leftover challenge material again (`None`: nothing left, never due).
+    /// A settled order: due at `at` to try removing its leftover challenge material again
+    /// (`None`: nothing left, never due). A valid order keeps its renewal's due time when
+    /// that comes first, and stays unchanged when nothing is left.
     pub fn sweep_at(&mut self, at: Option<OffsetDateTime>) {
-        if matches!(self.state.status, OrderStatus::Pending | OrderStatus::Valid) {
-            return;
+        match self.state.status {
+            OrderStatus::Pending => return,
+            OrderStatus::Valid if at.is_none() => return,
+            OrderStatus::Valid => {
+                self.state.due_at = self.state.due_at.min(at).or(at);
+            }
+            OrderStatus::Invalid | OrderStatus::Revoked => self.state.due_at = at,
         }
         if at.is_some() {
             self.state.progress.failures += 1;
         }
-        self.state.due_at = at;
     }
 
     /// Forgets challenge material that was removed.

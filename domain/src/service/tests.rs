@@ -575,6 +575,45 @@ async fn a_refused_cleanup_is_not_retried_and_the_record_stays_recorded() {
 }
 
 #[tokio::test]
+async fn a_valid_orders_failed_cleanup_is_swept_long_before_its_renewal() {
+    let kit = Kit::new();
+    ordered(&kit, &["a.example.com"]).await;
+    kit.dns
+        .refuse_cleanup("SERVFAIL: the provider's API is down");
+    let done = work(&kit).await;
+    assert_eq!(done.status(), OrderStatus::Valid, "{:?}", done.error());
+    assert_eq!(done.state().published.len(), 1, "the record stays recorded");
+    let due = done.due_at().expect("due again for the sweep");
+    let now = kit.clock.now();
+    assert!(
+        due - now < time::Duration::minutes(5),
+        "the sweep comes within minutes, not at the renewal: due {due}, now {now}"
+    );
+    kit.dns.allow_cleanup();
+    kit.clock.sleep((due - now).unsigned_abs()).await;
+    let (id, outcome) = kit
+        .service
+        .work_one_outcome(&worker())
+        .await
+        .expect("work succeeds")
+        .expect("the order is due for the sweep");
+    assert_eq!(id, done.id);
+    assert_eq!(outcome, WorkOutcome::Settled(OrderStatus::Valid));
+    let swept = kit.store.orders().into_iter().find(|o| o.id == id).unwrap();
+    assert!(
+        swept.state().published.is_empty(),
+        "the record is forgotten"
+    );
+    assert!(kit.dns.records().is_empty(), "the record is removed");
+    assert_eq!(swept.resolved_cert_id, done.resolved_cert_id);
+    let next = swept.due_at().expect("due for the renewal");
+    assert!(
+        next - kit.clock.now() > time::Duration::hours(1),
+        "nothing left to sweep: next due at the renewal ({next})"
+    );
+}
+
+#[tokio::test]
 async fn failed_validation_fails_the_order_and_removes_records() {
     let kit = Kit::new();
     ordered(&kit, &["a.example.com"]).await;

@@ -326,8 +326,8 @@ impl Acmeport {
         Ok(())
     }
 
-    /// A settled order that still holds challenge material (a cleanup failed) stays due:
-    /// the next claim tries the cleanup again.
+    /// A settled order that still holds challenge material (a cleanup failed) stays due,
+    /// a valid one before its renewal: the next claim tries the cleanup again.
     fn keep_due_for_cleanup(&self, order: &mut Order) {
         let due = (!order.state().published.is_empty()).then(|| {
             let n = order.state().progress.failures + 1;
@@ -432,6 +432,7 @@ impl Acmeport {
                 "not renewing"
             );
             order.schedule_renewal(None, None)?;
+            self.keep_due_for_cleanup(order);
             self.save(order, worker).await?;
             return Ok(false);
         };
@@ -492,6 +493,7 @@ impl Acmeport {
         let due = next_look.map_or(plan.at, |look| look.min(plan.at));
         tracing::debug!(at = %plan.at, reason = plan.reason.as_str(), next_look = %due, "renewal scheduled");
         order.schedule_renewal(Some(due), Some(plan))?;
+        self.keep_due_for_cleanup(order);
         self.save(order, worker).await?;
         Ok(false)
     }
@@ -692,6 +694,7 @@ impl Acmeport {
                     ));
                 }
                 self.schedule_new_certificate(order, &certificate)?;
+                self.keep_due_for_cleanup(order);
                 tracing::info!(certificate.id = %certificate.id, not_after = %certificate.info.not_after, renewed, "certificate stored");
             }
             OrderStep::CertificateStored => return Ok(Next::Continue),

@@ -15,6 +15,11 @@
 //!
 //! It answers any certificate id: the tests compare the ids it recorded with the ones they
 //! compute from the certificates issued.
+//!
+//! It also plays a CA in trouble when a test asks ([`AriProxy::inject`]): for a while, or
+//! for good, it answers every request itself, in turn with a `500`, a `503`, a `429` with
+//! `Retry-After` and a `rateLimited` problem, or an answer slower than the client's
+//! deadline, and counts what it served.
 
 use super::pebble::{LoopbackTls, Pebble};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,9 +35,10 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -60,6 +66,19 @@ pub struct AriProxy {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// A failure the proxy answers with instead of forwarding a request to Pebble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// `500` with a `serverInternal` problem.
+    ServerError,
+    /// `503` without a body.
+    Unavailable,
+    /// `429` with `Retry-After: 1` and a `rateLimited` problem.
+    RateLimited,
+    /// A `503` sent only after this long: longer than the client's deadline.
+    Slow(Duration),
+}
+
 /// What the proxy saw, and which certificates are due.
 #[derive(Default)]
 struct Recorded {
@@ -68,6 +87,12 @@ struct Recorded {
     /// The path of Pebble's new-order URL, learnt from its directory.
     new_order_path: Option<String>,
     replaces: Vec<Option<String>>,
+    /// The faults answered in turn, and until when (`None`: for good).
+    faults: Vec<Fault>,
+    faults_until: Option<Instant>,
+    next_fault: usize,
+    /// How often each fault was answered.
+    faults_served: BTreeMap<Fault, usize>,
 }
 
 struct Proxy {
@@ -166,6 +191,20 @@ impl AriProxy {
     pub fn make_due(&self, id: &str) {
         self.proxy.recorded().due.insert(id.to_owned());
     }
+
+    /// From now on, every request is answered with the next of `faults` in turn instead of
+    /// reaching Pebble: for `lasting` (then requests reach Pebble again), or for good.
+    pub fn inject(&self, faults: &[Fault], lasting: Option<Duration>) {
+        let mut recorded = self.proxy.recorded();
+        recorded.faults = faults.to_vec();
+        recorded.faults_until = lasting.map(|d| Instant::now() + d);
+        recorded.next_fault = 0;
+    }
+
+    /// How often each fault was answered so far.
+    pub fn faults_served(&self) -> BTreeMap<Fault, usize> {
+        self.proxy.recorded().faults_served.clone()
+    }
 }
 
 impl Drop for AriProxy {
@@ -212,6 +251,9 @@ impl Proxy {
                 ))
             }
         };
+        if let Some(fault) = self.next_fault() {
+            return Ok(fault_answer(fault).await);
+        }
         let path = parts.uri.path().to_owned();
         if parts.method == Method::GET {
             if let Some(id) = path
@@ -249,6 +291,22 @@ impl Proxy {
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
         Ok(answer)
+    }
+
+    /// The fault to answer the current request with, if the CA is in trouble now.
+    fn next_fault(&self) -> Option<Fault> {
+        let mut recorded = self.recorded();
+        if recorded.faults.is_empty()
+            || recorded
+                .faults_until
+                .is_some_and(|until| Instant::now() >= until)
+        {
+            return None;
+        }
+        let fault = recorded.faults[recorded.next_fault % recorded.faults.len()];
+        recorded.next_fault += 1;
+        *recorded.faults_served.entry(fault).or_default() += 1;
+        Some(fault)
     }
 
     /// Sends the request on to Pebble, `Host` unchanged; its status, headers (without
@@ -324,6 +382,36 @@ fn with_replaces(body: &Bytes, id: &str) -> Bytes {
     };
     order["replaces"] = Value::String(id.to_owned());
     Bytes::from(order.to_string())
+}
+
+/// The answer of a CA in trouble.
+async fn fault_answer(fault: Fault) -> Answer {
+    let problem = |kind: &str, detail: &str| {
+        Full::new(Bytes::from(
+            json!({"type": format!("urn:ietf:params:acme:error:{kind}"), "detail": detail})
+                .to_string(),
+        ))
+    };
+    let builder = Response::builder().header(CONTENT_TYPE, "application/problem+json");
+    let answer = match fault {
+        Fault::ServerError => builder
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(problem("serverInternal", "the database is down")),
+        Fault::Unavailable => builder
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Full::new(Bytes::new())),
+        Fault::RateLimited => builder
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(RETRY_AFTER, 1)
+            .body(problem("rateLimited", "too many requests, slow down")),
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            builder
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .body(Full::new(Bytes::new()))
+        }
+    };
+    answer.expect("a valid response")
 }
 
 fn strip_framing(headers: &mut HeaderMap) {

@@ -1,6 +1,7 @@
 //! Shared test harness: real peers (Pebble and its mock DNS, BIND 9, Knot, PowerDNS,
 //! moto, PostgreSQL) and local stubs of the APIs no server exists for here (Cloudflare,
-//! webhook, acme-dns), each started per test on free loopback ports; the service wired
+//! webhook, acme-dns), each started per test on free loopback ports; a PostgreSQL cluster of
+//! a test's own, for tests that restart it; the service wired
 //! to real adapters; and checks on issued chains.
 
 pub mod acme_dns;
@@ -14,6 +15,7 @@ pub mod moto;
 pub mod pebble;
 pub mod postgres;
 pub mod powerdns;
+pub mod private_postgres;
 pub mod service;
 pub mod webhook;
 

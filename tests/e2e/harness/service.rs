@@ -517,6 +517,23 @@ impl ApiClient {
         self.send(request, &format!("GET {path}")).await
     }
 
+    /// `<method> <path>` (`COPY`, `PURGE`, ...) with an optional JSON body: the status and
+    /// the JSON answer (`null` for an empty body).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method name");
+        let what = format!("{method} {path}");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request, &what).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> (u16, serde_json::Value) {
         let response = request
             .basic_auth(&self.username, Some(&self.password))
@@ -525,6 +542,9 @@ impl ApiClient {
             .unwrap_or_else(|e| panic!("{what} at {}: {e}", self.base));
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
+        if text.is_empty() {
+            return (status, serde_json::Value::Null);
+        }
         let json = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{what} answered {status} with non-JSON ({e}): {text}"));
         (status, json)
