@@ -551,9 +551,10 @@ async fn a_refused_record_fails_the_order_with_the_reason() {
 
 #[tokio::test]
 async fn a_refused_cleanup_is_not_retried_and_the_record_stays_recorded() {
-    let mut settings = Settings::default();
-    settings.validation_retries = 0;
-    let kit = Kit::with_settings(settings);
+    let kit = Kit::with_settings(Settings {
+        validation_retries: 0,
+        ..Settings::default()
+    });
     ordered(&kit, &["a.example.com"]).await;
     kit.dns.refuse_cleanup("REFUSED");
     kit.acme.reject(
@@ -667,9 +668,10 @@ async fn a_failed_validation_is_tried_again_with_a_fresh_acme_order() {
 #[tokio::test]
 async fn validation_fails_the_order_once_its_retries_are_spent() {
     for retries in [0, 2] {
-        let mut settings = Settings::default();
-        settings.validation_retries = retries;
-        let kit = Kit::with_settings(settings);
+        let kit = Kit::with_settings(Settings {
+            validation_retries: retries,
+            ..Settings::default()
+        });
         ordered(&kit, &["a.example.com"]).await;
         kit.acme
             .fail_validation(100, "urn:ietf:params:acme:error:dns: SERVFAIL");
