@@ -423,3 +423,15 @@ fn authorization_and_provider_zones_are_read_and_checked() {
         "acme.allowed_directories[0]",
     );
 }
+
+#[test]
+fn validation_retries_are_bounded_by_the_cas_failed_validation_limit() {
+    let err = fails_naming(
+        "[workers]\nvalidation_retries = 10\n",
+        &[],
+        "workers.validation_retries",
+    );
+    assert!(err.contains("at most 3"), "{err}");
+    let config = load("[workers]\nvalidation_retries = 3\n", &[]).expect("3 is allowed");
+    assert_eq!(config.workers.validation_retries, 3);
+}

@@ -113,6 +113,14 @@ impl Config {
         positive("workers.retry_backoff_ms", w.retry_backoff_ms)?;
         positive("workers.retry_backoff_max_secs", w.retry_backoff_max_secs)?;
         positive("workers.step_deadline_secs", w.step_deadline_secs)?;
+        // Each failed validation counts against the CA's failed-validation limit
+        // (Let's Encrypt: 5 per account, name and hour).
+        if w.validation_retries > 3 {
+            return Err(ConfigError::invalid(
+                "workers.validation_retries",
+                "must be at most 3: each failed validation counts against the CA's limit",
+            ));
+        }
         positive("workers.poll_backoff_ms", w.poll_backoff_ms)?;
         positive("workers.poll_backoff_max_secs", w.poll_backoff_max_secs)?;
         Ok(())
