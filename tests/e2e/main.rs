@@ -3,6 +3,7 @@
 mod acme_client;
 mod api;
 mod ari;
+mod contract;
 mod crash;
 mod dns01;
 mod dns_kinds;

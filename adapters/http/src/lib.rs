@@ -15,6 +15,7 @@ mod auth;
 mod body;
 pub mod challenge;
 mod config;
+mod docs;
 mod dto;
 mod error;
 mod handlers;

@@ -10,12 +10,29 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-/// Extracts the page asked for. Unknown parameters are ignored; a malformed `limit` or
-/// `after` is a 400 naming it.
+/// Extracts the page asked for. A malformed `limit` or `after`, or any other parameter,
+/// is a 400 naming it (as unknown body fields are).
 pub(crate) fn page() -> impl Filter<Extract = (Page,), Error = Rejection> + Clone {
-    warp::query::<Vec<(String, String)>>().and_then(|pairs: Vec<(String, String)>| async move {
-        parse(&pairs).map_err(warp::reject::custom)
-    })
+    page_with(&[])
+}
+
+/// As [`page`], for a list that also takes the query parameters `others` (which its
+/// handler reads).
+pub(crate) fn page_with(
+    others: &'static [&'static str],
+) -> impl Filter<Extract = (Page,), Error = Rejection> + Clone {
+    warp::query::<Vec<(String, String)>>().and_then(
+        move |pairs: Vec<(String, String)>| async move {
+            if let Some((name, _)) = pairs.iter().find(|(name, _)| {
+                !matches!(name.as_str(), "limit" | "after") && !others.contains(&name.as_str())
+            }) {
+                return Err(warp::reject::custom(ApiError::bad_request(format!(
+                    "unknown query parameter `{name}`"
+                ))));
+            }
+            parse(&pairs).map_err(warp::reject::custom)
+        },
+    )
 }
 
 fn parse(pairs: &[(String, String)]) -> Result<Page, ApiError> {

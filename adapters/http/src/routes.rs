@@ -334,7 +334,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             .and(method(Method::GET))
             .and(with_api.clone())
             .and(principal.clone())
-            .and(pagination::page())
+            .and(pagination::page_with(&["user", "since", "until"]))
             .and(warp::query::<Vec<(String, String)>>())
             .then(security::list_audit)
             .map(respond))
@@ -399,6 +399,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
     // /api/order, /api/order/<id>
     let orders_path = || warp::path!("api" / "order");
     let order_path = || warp::path!("api" / "order" / i64);
+    let reissue_path = || warp::path!("api" / "order" / i64 / "reissue");
     let orders = orders_path()
         .and(method(Method::POST))
         .and(with_api.clone())
@@ -443,11 +444,25 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             "GET, PATCH, COPY",
         ))
         .unify()
+        // The alias of COPY for clients that only speak the standard methods.
+        .or(reissue_path()
+            .and(method(Method::POST))
+            .and(with_api.clone())
+            .and(principal.clone())
+            .then(orders::reissue)
+            .map(respond))
+        .unify()
+        .or(not_allowed(
+            reissue_path().map(|_| ()).untuple_one(),
+            "POST",
+        ))
+        .unify()
         .boxed();
 
     // /api/certificate, /api/certificate/<id>
     let certificates_path = || warp::path!("api" / "certificate");
     let certificate_path = || warp::path!("api" / "certificate" / i64);
+    let purge_path = || warp::path!("api" / "certificate" / i64 / "purge");
     let certificates = certificates_path()
         .and(method(Method::GET))
         .and(with_api.clone())
@@ -484,6 +499,17 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
             certificate_path().map(|_| ()).untuple_one(),
             "GET, DELETE, PURGE",
         ))
+        .unify()
+        // The alias of PURGE for clients that only speak the standard methods.
+        .or(purge_path()
+            .and(method(Method::POST))
+            .and(with_api.clone())
+            .and(user.clone())
+            .and(body::optional_json(limit))
+            .then(certificates::purge_by_post)
+            .map(respond))
+        .unify()
+        .or(not_allowed(purge_path().map(|_| ()).untuple_one(), "POST"))
         .unify()
         .boxed();
 
@@ -537,7 +563,7 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("api" / "openapi.json")
             .and(method(Method::GET))
-            .and(user.clone())
+            .and(with_api.clone())
             .then(health::openapi_json)
             .map(respond))
         .unify()
@@ -560,11 +586,46 @@ pub fn routes(api: Api) -> BoxedFilter<(Response,)> {
         .unify()
         .or(health)
         .unify()
+        .or(crate::docs::routes())
+        .unify()
+        .or(malformed_id(user))
+        .unify()
         .recover(error::recover)
         .unify()
         .with(warp::log::custom(log_request))
         .with(warp::trace(request_span))
         .map(warp::Reply::into_response)
+        .boxed()
+}
+
+/// What no route matched because the id segment of a path with ids
+/// (`/api/order/abc`, `/api/acme/x/key-rollover`) is not an integer: a 400 naming it
+/// (not a 404), after authentication, as for any other malformed input.
+fn malformed_id(
+    user: impl Filter<Extract = (acmeport_domain::User,), Error = Rejection>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+) -> BoxedFilter<(Response,)> {
+    warp::path("api")
+        .and(warp::path::param::<String>())
+        .and(warp::path::param::<String>())
+        .and_then(|collection: String, id: String| async move {
+            let has_ids = matches!(
+                collection.as_str(),
+                "users" | "keys" | "acme" | "order" | "certificate"
+            );
+            if has_ids && id.parse::<i64>().is_err() {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(warp::path::tail())
+        .and(user)
+        .map(|_, _| ApiError::bad_request("id: must be an integer").to_response())
         .boxed()
 }
 

@@ -23,13 +23,39 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
         "/",
         "/nope",
         "/api/orders",
-        "/api/order/abc",
         "/api/order/1/x",
         "/api/order//1",
+        "/api/docs/nope.js",
     ] {
         let a = app.call("GET", path, Some(ALICE), None).await.expect(404);
         assert_eq!(a.reason(), "not found", "{path}");
     }
+    // An id that is not an integer is malformed input (400, as a missing id is), once
+    // the caller is known.
+    for (method, path) in [
+        ("GET", "/api/order/abc"),
+        ("COPY", "/api/order/1.5"),
+        ("POST", "/api/order/x/reissue"),
+        ("GET", "/api/certificate/99999999999999999999"),
+        ("POST", "/api/certificate/x/purge"),
+        ("GET", "/api/acme/abc"),
+        ("POST", "/api/acme/abc/key-rollover"),
+        ("GET", "/api/users/me"),
+        ("DELETE", "/api/keys/k"),
+    ] {
+        let a = app.call(method, path, Some(ALICE), None).await.expect(400);
+        assert_eq!(a.reason(), "id: must be an integer", "{method} {path}");
+        app.call(method, path, None, None).await.expect(401);
+    }
+    // Lists refuse query parameters they do not know, as bodies refuse unknown fields.
+    let unknown = app
+        .get("/api/order?limit=5&colour=red", ALICE)
+        .await
+        .expect(400);
+    assert_eq!(unknown.reason(), "unknown query parameter `colour`");
+    app.get("/api/audit?user=1&since=2026-01-01T00:00:00Z", ADMIN)
+        .await
+        .expect(200);
     for (method, path, allow) in [
         ("PUT", "/api/order", "GET, POST"),
         ("DELETE", "/api/order/1", "GET, PATCH, COPY"),
@@ -48,6 +74,11 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
         ("POST", "/api/token", "GET"),
         ("POST", "/healthz", "GET"),
         ("HEAD", "/readyz", "GET"),
+        ("GET", "/api/order/1/reissue", "POST"),
+        ("COPY", "/api/order/1/reissue", "POST"),
+        ("DELETE", "/api/certificate/1/purge", "POST"),
+        ("POST", "/api/docs", "GET"),
+        ("POST", "/api/openapi.json", "GET"),
     ] {
         let a = app.call(method, path, Some(ALICE), None).await;
         assert_eq!(a.status, 405, "{method} {path}: {}", a.text);
@@ -580,6 +611,78 @@ async fn copy_reissues_and_keeps_the_first_certificate_valid() {
     );
 }
 
+/// `POST /api/order/<id>/reissue` is `COPY /api/order/<id>` under a standard method.
+#[tokio::test]
+async fn post_reissue_is_copy() {
+    let app = app().await;
+    let (_, order, first) = app.issued(ALICE, "a.example.com").await;
+    let path = format!("/api/order/{order}/reissue");
+    let theirs = app.call("POST", &path, Some(BOB), None).await.expect(400);
+    assert_eq!(theirs.reason(), "order not found", "the owner check");
+    let reissued = app.call("POST", &path, Some(ALICE), None).await.expect(200);
+    assert_eq!(reissued.body, json!({ "id": order, "status": "pending" }));
+    let busy = app.call("POST", &path, Some(ALICE), None).await.expect(400);
+    let copy = app
+        .call("COPY", &format!("/api/order/{order}"), Some(ALICE), None)
+        .await
+        .expect(400);
+    assert_eq!(busy.text, copy.text, "the same answer as COPY");
+    app.work().await;
+    let got = app
+        .get(&format!("/api/order/{order}"), ALICE)
+        .await
+        .expect(200);
+    assert_ne!(
+        got.body["resolved_cert_id"],
+        json!(first),
+        "a new certificate"
+    );
+    assert_eq!(got.body["attempt"], 2);
+}
+
+/// `POST /api/certificate/<id>/purge` is `PURGE /api/certificate/<id>` under a standard
+/// method: the same owner check, body rules and result.
+#[tokio::test]
+async fn post_purge_is_purge() {
+    let app = app_with_limit(1024).await;
+    let (_, _, id) = app.issued(ALICE, "a.example.com").await;
+    let path = format!("/api/certificate/{id}/purge");
+    let theirs = app.call("POST", &path, Some(BOB), None).await.expect(400);
+    assert_eq!(theirs.reason(), "certificate not found", "the owner check");
+    let big = json!({ "reason": "x".repeat(2000) }).to_string();
+    app.call("POST", &path, Some(ALICE), Some(&big))
+        .await
+        .expect(413);
+    let text = warp::test::request()
+        .method("POST")
+        .path(&path)
+        .header("authorization", basic(ALICE.0, ALICE.1))
+        .header("content-type", "text/plain")
+        .body("{}");
+    app.raw(text).await.expect(415);
+    let unknown = app
+        .call("POST", &path, Some(ALICE), Some(r#"{"reason": "boredom"}"#))
+        .await
+        .expect(400);
+    assert!(unknown.reason().starts_with("reason: "), "{}", unknown.text);
+    assert!(app.kit.acme.revoked().is_empty(), "refusals revoke nothing");
+    let purged = app
+        .call(
+            "POST",
+            &path,
+            Some(ALICE),
+            Some(r#"{"reason": "superseded"}"#),
+        )
+        .await
+        .expect(200);
+    assert_eq!(purged.body, json!({ "status": "purged" }));
+    assert_eq!(app.kit.acme.revoked().len(), 1, "revoked before deletion");
+    assert!(app.kit.store.certificates().is_empty());
+    app.get(&format!("/api/certificate/{id}"), ALICE)
+        .await
+        .expect(400);
+}
+
 // ---------------------------------------------------------------------------------------
 // Certificates
 
@@ -719,6 +822,8 @@ async fn other_users_objects_answer_exactly_like_missing_ones() {
         ("GET", "/api/certificate/{}"),
         ("DELETE", "/api/certificate/{}"),
         ("PURGE", "/api/certificate/{}"),
+        ("POST", "/api/order/{}/reissue"),
+        ("POST", "/api/certificate/{}/purge"),
     ] {
         let id = match path {
             p if p.contains("acme") => account,
@@ -995,7 +1100,7 @@ async fn certificate_lists_paginate_too() {
 // OpenAPI, probes, logs
 
 /// Every route of API.md and the seed.
-const CONTRACT: [(&str, &str); 34] = [
+const CONTRACT: [(&str, &str); 36] = [
     ("post", "/api/users"),
     ("get", "/api/users"),
     ("get", "/api/users/{id}"),
@@ -1022,10 +1127,12 @@ const CONTRACT: [(&str, &str); 34] = [
     ("get", "/api/order/{id}"),
     ("patch", "/api/order/{id}"),
     ("COPY", "/api/order/{id}"),
+    ("post", "/api/order/{id}/reissue"),
     ("get", "/api/certificate"),
     ("get", "/api/certificate/{id}"),
     ("delete", "/api/certificate/{id}"),
     ("PURGE", "/api/certificate/{id}"),
+    ("post", "/api/certificate/{id}/purge"),
     ("get", "/api/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -1035,10 +1142,12 @@ const CONTRACT: [(&str, &str); 34] = [
 #[tokio::test]
 async fn openapi_documents_every_route_and_documents_only_routes() {
     let app = app().await;
-    app.call("GET", "/api/openapi.json", None, None)
+    // Public: it holds no secret, and viewers and generators fetch it anonymously.
+    let doc = app
+        .call("GET", "/api/openapi.json", None, None)
         .await
-        .expect(401);
-    let doc = app.get("/api/openapi.json", ALICE).await.expect(200).body;
+        .expect(200)
+        .body;
     assert!(
         doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
         "not OpenAPI 3: {}",
@@ -1124,6 +1233,51 @@ async fn openapi_documents_every_route_and_documents_only_routes() {
         "the list item schema must not have a key"
     );
     assert!(doc["components"]["securitySchemes"]["basic"]["scheme"] == "basic");
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary_without_credentials() {
+    let app = app().await;
+    let page = app.call("GET", "/api/docs", None, None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        page.text.contains("docs/swagger-ui-bundle.js"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("script-src 'self'")),
+        "no inline or foreign scripts"
+    );
+    for (file, kind, at_least) in [
+        ("swagger-ui-bundle.js", "text/javascript", 1_000_000),
+        ("swagger-initializer.js", "text/javascript", 100),
+        ("swagger-ui.css", "text/css", 100_000),
+    ] {
+        let a = app
+            .call("GET", &format!("/api/docs/{file}"), None, None)
+            .await;
+        assert_eq!(a.status, 200, "{file}");
+        assert!(
+            a.header("content-type")
+                .is_some_and(|t| t.starts_with(kind)),
+            "{file}"
+        );
+        assert!(a.text.len() >= at_least, "{file}: {} bytes", a.text.len());
+    }
+    let init = app
+        .call("GET", "/api/docs/swagger-initializer.js", None, None)
+        .await;
+    assert!(init.text.contains("\"openapi.json\""), "{}", init.text);
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "nothing from a CDN"
+    );
 }
 
 #[tokio::test]

@@ -115,3 +115,24 @@ pub(crate) async fn purge(
         .await?;
     Ok(reply::json(StatusCode::OK, &StatusResponse::new("purged")))
 }
+
+/// `POST /api/certificate/<id>/purge`: the alias of `PURGE /api/certificate/<id>` for
+/// clients that only speak the standard methods; the same handler, the same answers.
+#[utoipa::path(
+    post, path = "/api/certificate/{id}/purge", tag = "certificates", operation_id = "purge",
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body(content = Option<RevokeRequest>, description = "Optional: the revocation reason (default `unspecified`)"),
+    responses(
+        (status = 200, description = "Revoked and deleted", body = StatusResponse),
+        (status = 400, description = "No such certificate of the caller, an unknown reason, or the ACME server refused", body = StatusResponse),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn purge_by_post(
+    id: i64,
+    api: Api,
+    user: User,
+    body: Option<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    purge(id, api, user, body).await
+}

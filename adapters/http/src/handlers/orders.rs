@@ -128,6 +128,23 @@ pub(crate) async fn reorder(id: i64, api: Api, caller: Principal) -> Result<Resp
     ))
 }
 
+/// `POST /api/order/<id>/reissue`: the alias of `COPY /api/order/<id>` for clients that
+/// only speak the standard methods; the same handler, the same answers.
+#[utoipa::path(
+    post, path = "/api/order/{id}/reissue", tag = "orders", operation_id = "reissue",
+    params(("id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "Reissue started", body = CreatedResponse),
+        (status = 400, description = "No such order of the caller, still pending, its account is deactivated, or a name no longer granted to the caller", body = StatusResponse),
+        (status = 429, description = "A quota was hit: quotas.orders_in_flight_per_user or quotas.orders_per_hour_per_user (with Retry-After); or too many failed logins", body = StatusResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait, when known"))),
+    ),
+    security(("basic" = []))
+)]
+pub(crate) async fn reissue(id: i64, api: Api, caller: Principal) -> Result<Response, ApiError> {
+    reorder(id, api, caller).await
+}
+
 /// Changes the order's settings: whether its certificate is renewed automatically.
 #[utoipa::path(
     patch, path = "/api/order/{id}", tag = "orders",
