@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs the real peers the tests
-# talk to (Pebble, BIND 9, Knot, PowerDNS, moto, PostgreSQL) and the API contract tool
-# (openapi-python-client) when they are missing, makes sure PostgreSQL
+# talk to (Pebble, BIND 9, Knot, PowerDNS, moto, PostgreSQL) and the API contract tools
+# (schemathesis, openapi-python-client) when they are missing, makes sure PostgreSQL
 # answers on 127.0.0.1:5432, then runs `cargo test --workspace`.
 #
 # Extra arguments go to `cargo test` (for example `scripts/test.sh -p acmeport-domain`).
@@ -38,13 +38,17 @@ if ! command -v moto_server >/dev/null; then
   python3 -m pip install -q 'moto[server]'
 fi
 
-# The API contract test (tests/e2e/contract.rs) generates a Python client from the
-# OpenAPI document; pinned, as its output is part of the test.
+# The API contract test (tests/e2e/contract.rs) runs schemathesis against the binary and
+# generates a Python client from the OpenAPI document; pinned, as their output is part
+# of the test.
+SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
-if ! python3 -m pip show openapi-python-client 2>/dev/null |
-  grep -qx "Version: $OPENAPI_PYTHON_CLIENT_VERSION"; then
-  log "installing openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION"
-  python3 -m pip install -q "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION"
+installed() { python3 -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+if ! installed schemathesis "$SCHEMATHESIS_VERSION" ||
+  ! installed openapi-python-client "$OPENAPI_PYTHON_CLIENT_VERSION"; then
+  log "installing schemathesis $SCHEMATHESIS_VERSION, openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION"
+  python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" \
+    "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION"
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
