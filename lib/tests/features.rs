@@ -73,3 +73,49 @@ fn the_default_features_bring_every_provider_and_the_api() {
         );
     }
 }
+
+/// The reduced feature set compiles (type-checked with `cargo check`, which shares the
+/// dependencies' build scripts with the test build), and what it compiles holds neither
+/// the AWS SDK nor warp.
+#[test]
+fn sqlite_and_rfc2136_alone_compile_without_the_aws_sdk_or_warp() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let output = Command::new(&cargo)
+        .args(["check", "-p", "acmeport", "--lib", "--offline", "--quiet"])
+        .args(["--no-default-features", "--features", "sqlite,rfc2136"])
+        .args(["--message-format", "json"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "cargo check --no-default-features --features sqlite,rfc2136 failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        stdout
+            .lines()
+            .filter(|l| l.contains("\"compiler-message\""))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // Every unit the check went through (built now or fresh from an earlier run).
+    let compiled: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter_map(|m| m["target"]["name"].as_str().map(ToOwned::to_owned))
+        .collect();
+    assert!(
+        compiled.iter().any(|n| n == "acmeport"),
+        "the facade itself was checked: {compiled:?}"
+    );
+    for absent in ["aws_sdk_route53", "aws_config", "warp", "acmeport_http"] {
+        assert!(
+            !compiled.iter().any(|n| n == absent),
+            "`{absent}` was compiled for --no-default-features --features sqlite,rfc2136"
+        );
+    }
+}

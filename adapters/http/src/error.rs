@@ -43,6 +43,10 @@ pub enum ApiError {
     /// `text/plain` post cannot act for a logged-in browser).
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    /// 409: the object changed under this request more often than the service retries
+    /// (another request or a worker kept writing it); reading it again and retrying works.
+    #[error("{0}")]
+    Conflict(String),
     /// 413: the body is larger than the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
@@ -102,6 +106,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -191,7 +196,11 @@ pub(crate) async fn recover(rejection: Rejection) -> Result<Response, Infallible
 
 impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> Self {
-        Self::Internal(Box::new(e))
+        match e {
+            // The service already retried its conditional write; the caller may try again.
+            RepoError::Conflict(_) => Self::Conflict(e.to_string()),
+            other => Self::Internal(Box::new(other)),
+        }
     }
 }
 
@@ -383,6 +392,16 @@ mod tests {
         let g = ApiError::from(CreateOrderError::AccountNotFound);
         assert_eq!(e.to_string(), f.to_string());
         assert_eq!(e.to_string(), g.to_string());
+    }
+
+    #[test]
+    fn a_write_that_keeps_conflicting_is_a_409_not_a_500() {
+        let e = ApiError::from(RepoError::Conflict("order"));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert!(e.to_string().contains("read it again"), "{e}");
+        // Other storage failures stay 500.
+        let b = ApiError::from(RepoError::NotFound("order"));
+        assert_eq!(b.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -592,6 +592,12 @@ fn complete_responses(doc: &mut Value) {
                 error_response("No such object of the caller, or an id that is not an integer"),
             );
         }
+        if has_id && method != "get" {
+            add(
+                "409",
+                error_response("The object kept changing under this request (another request or a worker wrote it); read it again and retry"),
+            );
+        }
         if has_body {
             add("400", error_response("Malformed JSON, a field of the wrong type, an unknown field, or a value the service refuses; the reason names the field"));
             add(
