@@ -187,8 +187,6 @@ async fn schemathesis_finds_no_failure_beyond_the_named_exclusions() {
             &config.to_string_lossy(),
             "run",
             &format!("{}/api/openapi.json", service.url()),
-            "--checks",
-            "all",
             "--phases",
             phases,
             "--max-examples",

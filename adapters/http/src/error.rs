@@ -355,9 +355,10 @@ impl From<RevokeError> for ApiError {
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {
-            ManageError::NotFound(_) | ManageError::Invalid(_) | ManageError::Duplicate(_) => {
-                Self::BadRequest(e.to_string())
-            }
+            ManageError::NotFound(_) | ManageError::Invalid(_) => Self::BadRequest(e.to_string()),
+            // Not part of the seed's contract (which answers a taken username with 400):
+            // a name that is taken is a conflict with what exists.
+            ManageError::Duplicate(_) => Self::Conflict(e.to_string()),
             ManageError::Forbidden(_) => Self::Forbidden(e.to_string()),
             ManageError::Unavailable(_) | ManageError::Hash(_) => Self::Internal(Box::new(e)),
             ManageError::Repo(r) => r.into(),
@@ -399,6 +400,11 @@ mod tests {
         let e = ApiError::from(RepoError::Conflict("order"));
         assert_eq!(e.status(), StatusCode::CONFLICT);
         assert!(e.to_string().contains("read it again"), "{e}");
+        let d = ApiError::from(ManageError::Duplicate("API key of this name"));
+        assert_eq!(d.status(), StatusCode::CONFLICT);
+        // A taken username stays 400, as the seed's contract says.
+        let u = ApiError::from(CreateUserError::Duplicate("bob".into()));
+        assert_eq!(u.status(), StatusCode::BAD_REQUEST);
         // Other storage failures stay 500.
         let b = ApiError::from(RepoError::NotFound("order"));
         assert_eq!(b.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -337,8 +337,9 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
         (
             "RegisterAccountRequest",
             "eab_hmac_key",
-            json!({ "pattern": NOT_BLANK, "description": "External Account Binding HMAC \
-                key, base64url as the CA gave it; must come with eab_kid." }),
+            json!({ "pattern": crate::dto::EAB_KEY_PATTERN,
+                "description": "External Account Binding HMAC key as the CA gave it \
+                (base64url or base64, at least 32 bytes); must come with eab_kid." }),
         ),
         // POST /api/order
         (
@@ -592,10 +593,11 @@ fn complete_responses(doc: &mut Value) {
                 error_response("No such object of the caller, or an id that is not an integer"),
             );
         }
-        if has_id && method != "get" {
+        // Creating something whose name must be unique (an API key's name).
+        if (has_id && method != "get") || (method == "post" && path == "/api/keys") {
             add(
                 "409",
-                error_response("The object kept changing under this request (another request or a worker wrote it); read it again and retry"),
+                error_response("The object kept changing under this request (another request or a worker wrote it), or a name that must be unique is taken; read it again and retry"),
             );
         }
         if has_body {

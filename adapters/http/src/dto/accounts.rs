@@ -109,17 +109,33 @@ impl RegisterAccountRequest {
 /// must be at least as long as its 256-bit output (RFC 7518, section 3.2).
 const EAB_KEY_MIN_BYTES: usize = 32;
 
+/// [`eab_hmac_key`]'s rule as a pattern for the OpenAPI document: base64url or base64 of
+/// at least 32 bytes (ten groups of four characters then three more, or eleven groups
+/// and more), optionally padded.
+pub(crate) const EAB_KEY_PATTERN: &str = concat!(
+    "^(?:(?:[A-Za-z0-9_-]{4}){10}(?:[A-Za-z0-9_-]{3}|(?:[A-Za-z0-9_-]{4})+(?:[A-Za-z0-9_-]{2,3})?)",
+    "|(?:[A-Za-z0-9+/]{4}){10}(?:[A-Za-z0-9+/]{3}|(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2,3})?))=*$"
+);
+
 /// Checks an External Account Binding HMAC key as CAs hand it out (base64url, some with
 /// padding, some in standard base64) and passes it on in one spelling, unpadded
 /// base64url, so that a bad key is the caller's 400 here and not a failure at the CA.
+///
+/// The OpenAPI document states the same rule as a pattern ([`EAB_KEY_PATTERN`]), so the
+/// decoder accepts exactly what that pattern describes: either alphabet, any trailing
+/// `=`, and final bits that a canonical encoder would have left zero.
 fn eab_hmac_key(text: &str) -> Result<Password, ApiError> {
-    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    use base64::Engine as _;
-    let text = text.trim().trim_end_matches('=');
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+    use base64::engine::DecodePaddingMode;
+    use base64::{alphabet, Engine as _};
+    let lenient = GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone);
+    let text = text.trim_end_matches('=');
     let raw = secrecy::zeroize::Zeroizing::new(
-        URL_SAFE_NO_PAD
+        GeneralPurpose::new(&alphabet::URL_SAFE, lenient)
             .decode(text)
-            .or_else(|_| STANDARD_NO_PAD.decode(text))
+            .or_else(|_| GeneralPurpose::new(&alphabet::STANDARD, lenient).decode(text))
             .map_err(|_| {
                 ApiError::bad_request(
                     "eab_hmac_key: must be the base64url key the certificate authority gave",
@@ -173,5 +189,62 @@ impl From<&AcmeAccount> for AccountResponse {
             location: s.location,
             created_at: rfc3339(a.created_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{eab_hmac_key, EAB_KEY_PATTERN};
+
+    /// The document's pattern and the service's check agree: every string the pattern
+    /// accepts is accepted, every other one is refused (so neither a client validating
+    /// against the document nor a fuzzer finds a difference).
+    #[test]
+    fn the_documented_pattern_is_exactly_the_eab_key_rule() {
+        let pattern = regex::Regex::new(EAB_KEY_PATTERN).expect("the pattern compiles");
+        let alphabet: Vec<char> =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= .!"
+                .chars()
+                .collect();
+        // A small deterministic generator: lengths around the 32-byte boundary, mostly
+        // one alphabet, sometimes a stray character or padding.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).expect("small")
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let len = 38 + next(16);
+            let base: &[char] = match next(3) {
+                0 => &alphabet[..64],             // base64url
+                1 => &alphabet[..62],             // alphanumerics only
+                _ => &alphabet[..alphabet.len()], // anything, strays included
+            };
+            let mut text: String = (0..len).map(|_| base[next(base.len())]).collect();
+            if next(4) == 0 {
+                text.push_str(&"=".repeat(next(3)));
+            }
+            if next(10) == 0 {
+                text = text.replace('-', "+");
+            }
+            let documented = pattern.is_match(&text);
+            let served = eab_hmac_key(&text).is_ok();
+            assert_eq!(documented, served, "{text:?} (length {})", text.len());
+            if served {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            accepted > 1000 && refused > 1000,
+            "{accepted} accepted, {refused} refused"
+        );
+        // The boundary itself: 42 characters are 31 bytes, 43 are 32.
+        assert!(eab_hmac_key(&"A".repeat(42)).is_err() && !pattern.is_match(&"A".repeat(42)));
+        assert!(eab_hmac_key(&"A".repeat(43)).is_ok() && pattern.is_match(&"A".repeat(43)));
     }
 }

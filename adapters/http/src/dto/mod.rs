@@ -6,6 +6,7 @@
 //! field whose value is refused.
 
 mod accounts;
+pub(crate) use accounts::EAB_KEY_PATTERN;
 mod certificates;
 mod events;
 mod orders;
