@@ -730,3 +730,29 @@ async fn only_the_owner_rolls_an_account_key() {
     let rolled = app.call("POST", &path, Some(ALICE), None).await.expect(200);
     assert_eq!(rolled.body, json!({ "id": account, "status": "valid" }));
 }
+
+#[tokio::test]
+async fn a_taken_api_key_name_is_a_conflict_and_the_first_key_stays() {
+    let app = strict().await;
+    let first = app
+        .post("/api/keys", BOB, &json!({ "name": "deploy-web1" }))
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let again = app
+        .post("/api/keys", BOB, &json!({ "name": "deploy-web1" }))
+        .await
+        .expect(409);
+    assert!(
+        again.body["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("already exists")),
+        "{}",
+        again.body
+    );
+    let listed = app.get("/api/keys", BOB).await.expect(200).body;
+    let keys = listed.as_object().expect("keys keyed by id");
+    assert_eq!(keys.len(), 1, "{listed}");
+    assert_eq!(keys.values().next().expect("one key")["id"], first);
+}
