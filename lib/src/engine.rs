@@ -289,13 +289,11 @@ impl Engine {
         Http01Responder::new(self.inner.service.ports().tokens.clone())
     }
 
-    /// Wakes an idle worker: an order became due now (the REST API calls it).
+    /// Wakes an idle worker: an order became due now. The service's use cases already
+    /// call it for the orders they create or change; a program that writes orders
+    /// through its own store calls it itself.
     pub fn notify_new_work(&self) {
         self.inner.signals.new_work.notify_one();
-    }
-
-    pub(crate) fn new_work(&self) -> Arc<tokio::sync::Notify> {
-        self.inner.signals.new_work.clone()
     }
 
     /// The owner of what this engine's shortcuts create ([`OWNER_USERNAME`]), created on
@@ -553,6 +551,5 @@ impl Engine {
             Arc::new(crate::api::StoreReadiness::new(self.inner.store.clone())),
             config,
         )
-        .with_new_work(self.new_work())
     }
 }

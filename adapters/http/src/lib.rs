@@ -11,6 +11,8 @@
 //! The HTTP-01 challenge responder lives in [`challenge`] and is served on its own
 //! listener.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod body;
 pub mod challenge;

@@ -12,7 +12,6 @@ use acmeport_domain::Acmeport;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use warp::filters::BoxedFilter;
 use warp::http::Method;
 use warp::reply::Response;
@@ -24,17 +23,18 @@ pub struct Api {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     service: Acmeport,
     readiness: Arc<dyn Readiness>,
     config: HttpConfig,
-    new_work: Option<Arc<Notify>>,
     metrics: Option<MetricsEndpoint>,
     login_guard: Arc<LoginGuard>,
 }
 
 impl Api {
-    /// The API over `service`.
+    /// The API over `service`. New orders and reissues wake the workers through the
+    /// service's own work signal (`Acmeport::with_work_signal`), not through the API.
     #[must_use]
     pub fn new(service: Acmeport, readiness: Arc<dyn Readiness>, config: HttpConfig) -> Self {
         Self {
@@ -42,69 +42,31 @@ impl Api {
                 service,
                 readiness,
                 config,
-                new_work: None,
                 metrics: None,
                 login_guard: Arc::default(),
             }),
         }
     }
 
-    /// Serves `GET /metrics` on the API listener (give the endpoint a bearer token).
-    #[must_use]
-    pub fn with_metrics(self, endpoint: MetricsEndpoint) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            service: shared.service.clone(),
-            readiness: shared.readiness.clone(),
-            config: shared.config.clone(),
-            new_work: shared.new_work.clone(),
-            metrics: None,
-            login_guard: shared.login_guard.clone(),
-        });
+    /// This API with one setting changed (the builder methods below).
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| (*shared).clone());
+        change(&mut inner);
         Self {
-            inner: Arc::new(Inner {
-                metrics: Some(endpoint),
-                ..inner
-            }),
+            inner: Arc::new(inner),
         }
     }
 
-    /// Wakes a background worker through `notify` whenever an order is created or
-    /// reissued, so that it starts at once instead of at its next poll.
+    /// Serves `GET /metrics` on the API listener (give the endpoint a bearer token).
     #[must_use]
-    pub fn with_new_work(self, notify: Arc<Notify>) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            service: shared.service.clone(),
-            readiness: shared.readiness.clone(),
-            config: shared.config.clone(),
-            new_work: None,
-            metrics: shared.metrics.clone(),
-            login_guard: shared.login_guard.clone(),
-        });
-        Self {
-            inner: Arc::new(Inner {
-                new_work: Some(notify),
-                ..inner
-            }),
-        }
+    pub fn with_metrics(self, endpoint: MetricsEndpoint) -> Self {
+        self.with(|inner| inner.metrics = Some(endpoint))
     }
 
     /// Protects password logins with these limits instead of the defaults.
     #[must_use]
     pub fn with_login_limits(self, limits: LoginLimits) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            service: shared.service.clone(),
-            readiness: shared.readiness.clone(),
-            config: shared.config.clone(),
-            new_work: shared.new_work.clone(),
-            metrics: shared.metrics.clone(),
-            login_guard: shared.login_guard.clone(),
-        });
-        Self {
-            inner: Arc::new(Inner {
-                login_guard: Arc::new(LoginGuard::new(limits)),
-                ..inner
-            }),
-        }
+        self.with(|inner| inner.login_guard = Arc::new(LoginGuard::new(limits)))
     }
 
     pub(crate) fn login_guard(&self) -> &LoginGuard {
@@ -128,11 +90,6 @@ impl Api {
         self.inner.config.public_url.join(path)
     }
 
-    pub(crate) fn nudge_workers(&self) {
-        if let Some(notify) = &self.inner.new_work {
-            notify.notify_one();
-        }
-    }
 }
 
 /// Matches one method only; other methods fall through to the path's 405 route.

@@ -304,6 +304,22 @@ admin_password = "{ADMIN_PASSWORD}"
         if !created.status().is_success() {
             bail!("POST /api/users answered {}", created.status());
         }
+        let user: Value = created.json().await?;
+        let user_id = user["id"].as_i64().context("user id")?;
+        // Users order only names granted to them: the load user gets the test zone.
+        let granted = http
+            .post(format!("{}/api/users/{user_id}/domains", self.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .json(&json!({"pattern": format!(".{ZONE}")}))
+            .send()
+            .await?;
+        if !granted.status().is_success() {
+            bail!(
+                "POST /api/users/{user_id}/domains answered {}: {}",
+                granted.status(),
+                granted.text().await.unwrap_or_default()
+            );
+        }
         let token: Value = http
             .get(format!("{}/api/token", self.base))
             .basic_auth(USER, Some(PASSWORD))
@@ -325,6 +341,7 @@ admin_password = "{ADMIN_PASSWORD}"
         let account = account["id"].as_i64().context("account id")?;
         Ok(Api {
             http,
+            requests: Arc::new(Semaphore::new(BATCH_CONNECTIONS)),
             base: self.base.clone(),
             token,
             account,
@@ -339,10 +356,17 @@ impl Drop for Server {
     }
 }
 
+/// Requests of the batch at once; see [`Api::requests`].
+const BATCH_CONNECTIONS: usize = 48;
+
 /// The API as the load user sees it.
 #[derive(Clone)]
 struct Api {
     http: reqwest::Client,
+    /// Requests (so connections) of the batch at once: below the server's default
+    /// `listeners.max_connections_per_address` (64), which refuses more from one address.
+    /// Orders in flight are not limited by it; each request takes milliseconds.
+    requests: Arc<Semaphore>,
     base: String,
     token: String,
     account: i64,
@@ -365,15 +389,18 @@ impl Api {
             body["provider"] = json!("bind");
         }
         let start = Instant::now();
-        let response = self
-            .http
-            .post(format!("{}/api/order", self.base))
-            .basic_auth(&self.token, Some(""))
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let created: Value = response.json().await?;
+        let (status, created) = {
+            let _slot = self.requests.acquire().await.expect("open semaphore");
+            let response = self
+                .http
+                .post(format!("{}/api/order", self.base))
+                .basic_auth(&self.token, Some(""))
+                .json(&body)
+                .send()
+                .await?;
+            let status = response.status();
+            (status, response.json::<Value>().await?)
+        };
         if !status.is_success() {
             bail!("POST /api/order answered {status}: {created}");
         }
@@ -381,6 +408,7 @@ impl Api {
         let deadline = start + Duration::from_secs(timeout_secs);
         loop {
             tokio::time::sleep(poll).await;
+            let _slot = self.requests.acquire().await.expect("open semaphore");
             let order: Value = self
                 .http
                 .get(format!("{}/api/order/{id}", self.base))

@@ -38,15 +38,11 @@ pub(crate) async fn create(
     body: CreateOrderRequest,
 ) -> Result<Response, ApiError> {
     let request = body.try_into_domain()?;
-    let reissue = request.reissue;
     let (order, outcome) = api.service().create_order_as(&caller, request).await?;
     let status = match outcome {
         Outcome::Created => StatusCode::CREATED,
         Outcome::Existing => StatusCode::OK,
     };
-    if outcome == Outcome::Created || reissue {
-        api.nudge_workers();
-    }
     let body = CreatedResponse {
         id: order.id.get(),
         status: order.status().as_str().to_owned(),
@@ -118,7 +114,6 @@ pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, A
 )]
 pub(crate) async fn reorder(id: i64, api: Api, caller: Principal) -> Result<Response, ApiError> {
     let order = api.service().reorder_as(&caller, OrderId::new(id)).await?;
-    api.nudge_workers();
     Ok(reply::json(
         StatusCode::OK,
         &CreatedResponse {
