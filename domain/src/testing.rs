@@ -1614,12 +1614,19 @@ impl TokenSigner for FakeSigner {
 
 /// A service wired to fakes, with handles on each fake.
 pub struct Kit {
+    /// The service under test.
     pub service: Acmeport,
+    /// The in-memory store behind every repository port.
     pub store: Arc<MemoryStore>,
+    /// The fake CA.
     pub acme: Arc<FakeAcme>,
+    /// The fake key and CSR factory.
     pub csr: Arc<FakeCsr>,
+    /// The fake DNS provider.
     pub dns: Arc<FakeDns>,
+    /// The fake propagation checker.
     pub propagation: Arc<FakePropagation>,
+    /// The fake clock.
     pub clock: Arc<FakeClock>,
 }
 

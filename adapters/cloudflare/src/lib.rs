@@ -4,6 +4,8 @@
 //! Cloudflare keeps each TXT value as its own record, so two values on one name coexist
 //! without merging; `cleanup` deletes the records of our value only.
 
+#![warn(missing_docs)]
+
 mod api;
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
@@ -56,6 +58,7 @@ pub struct ApiToken(SecretString);
 
 impl ApiToken {
     #[must_use]
+    /// Wraps the token text.
     pub fn new(token: impl Into<String>) -> Self {
         Self(SecretString::from(token.into()))
     }

@@ -9,6 +9,8 @@
 //!
 //! [`DnsError`]: acmeport_domain::ports::DnsError
 
+#![warn(missing_docs)]
+
 mod acme_dns;
 mod http;
 mod powerdns;

@@ -27,7 +27,9 @@ pub enum WebhookAuth {
     None,
     /// HTTP Basic.
     Basic {
+        /// The user name.
         username: String,
+        /// The password.
         password: SecretString,
     },
     /// `Authorization: Bearer <token>`.
@@ -41,6 +43,7 @@ pub struct WebhookSettings {
     pub present_url: String,
     /// The URL that receives `cleanup` calls.
     pub cleanup_url: String,
+    /// How the calls authenticate.
     pub auth: WebhookAuth,
     /// Limit for one request.
     pub timeout: Duration,

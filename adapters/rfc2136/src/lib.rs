@@ -7,6 +7,8 @@
 //! idempotent on the server side: a duplicate add and the delete of an absent RR are
 //! silently ignored.
 
+#![warn(missing_docs)]
+
 mod settings;
 mod wire;
 

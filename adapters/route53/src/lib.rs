@@ -11,6 +11,8 @@
 //! wildcard-and-apex case of one order. Two processes changing the same name at the same
 //! instant can still lose a value; Route53 offers no conditional UPSERT.
 
+#![warn(missing_docs)]
+
 mod errors;
 mod settings;
 

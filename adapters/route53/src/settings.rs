@@ -53,8 +53,11 @@ impl Default for Route53Settings {
 /// An access key pair from configuration.
 #[derive(Debug, Clone)]
 pub struct StaticCredentials {
+    /// The AWS access key id.
     pub access_key_id: String,
+    /// The AWS secret access key.
     pub secret_access_key: SecretKey,
+    /// The session token of temporary credentials, if any.
     pub session_token: Option<SecretKey>,
 }
 
@@ -64,6 +67,7 @@ pub struct SecretKey(SecretString);
 
 impl SecretKey {
     #[must_use]
+    /// Wraps the secret text.
     pub fn new(secret: impl Into<String>) -> Self {
         Self(SecretString::from(secret.into()))
     }

@@ -37,10 +37,13 @@ pub(crate) const CERT_KEY: &str = "orders.cert_key";
 pub struct OrderEvent {
     /// The attempt the step belongs to (1, then one more per reissue).
     pub attempt: u32,
+    /// The step written.
     pub step: OrderStep,
+    /// The status written.
     pub status: OrderStatus,
     /// The worker that held the lease when it wrote the step.
     pub worker: String,
+    /// When it was written.
     pub at: OffsetDateTime,
     /// The due time the write left: after `at` when the worker let the order wait and
     /// released it, so another worker may take the next step before the lease ends.

@@ -119,14 +119,18 @@ impl fmt::Display for OrderStep {
 /// What the user asked for. Fixed when the order is created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderSpec {
+    /// The names of the certificate, in the order given.
     pub identifiers: Identifiers,
+    /// How the names are validated (DNS-01 or HTTP-01).
     pub challenge: ChallengeKind,
     /// The DNS provider instance (DNS-01 only).
     pub provider: Option<ProviderName>,
+    /// The e-mail address put in the CSR's subject, if any.
     pub email: Option<Email>,
     /// The subject fields the order names itself (account and configuration fill the rest
     /// when the CSR is built).
     pub subject: CsrSubject,
+    /// The key type generated for each attempt (unless a key or CSR was uploaded).
     pub key_spec: KeySpec,
     /// A CSR the user uploaded, PEM.
     pub csr: Option<String>,
@@ -141,7 +145,9 @@ pub struct OrderSpec {
 /// through the transition methods of [`Order`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderState {
+    /// The status the API shows.
     pub status: OrderStatus,
+    /// The last step finished (of the current attempt).
     pub step: OrderStep,
     /// The ACME order URL of the current attempt.
     pub acme_url: Option<String>,
@@ -199,22 +205,32 @@ impl Default for OrderState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("order {order} cannot {action} while {status} at step {step}")]
 pub struct TransitionError {
+    /// The order.
     pub order: OrderId,
+    /// What was attempted, as words (`record its ACME order`).
     pub action: &'static str,
+    /// The order's status at the time.
     pub status: OrderStatus,
+    /// The order's step at the time.
     pub step: OrderStep,
 }
 
 /// An order for one certificate (and its reissues).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
+    /// Assigned by the repository.
     pub id: OrderId,
+    /// The user who owns the order.
     pub user_id: UserId,
+    /// The ACME account it is placed through.
     pub account_id: AccountId,
+    /// What the user asked for.
     pub spec: OrderSpec,
     /// The newest certificate stored for this order.
     pub resolved_cert_id: Option<CertificateId>,
+    /// When it was created.
     pub created_at: OffsetDateTime,
+    /// When it was last stored.
     pub updated_at: OffsetDateTime,
     state: OrderState,
     /// Raised by transitions, stored with the next save in the same transaction.
@@ -224,9 +240,13 @@ pub struct Order {
 /// An order to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
+    /// The user who owns the order.
     pub user_id: UserId,
+    /// The ACME account it is placed through.
     pub account_id: AccountId,
+    /// What the user asked for.
     pub spec: OrderSpec,
+    /// When it is created.
     pub created_at: OffsetDateTime,
 }
 

@@ -60,6 +60,7 @@ pub struct LifecycleSettings {
     /// `certificate.expiring` is raised this many days before `not_after`, once per
     /// certificate and threshold.
     pub expiry_warning_days: Vec<u32>,
+    /// How webhook deliveries are retried.
     pub delivery: DeliveryPolicy,
 }
 

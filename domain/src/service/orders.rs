@@ -12,12 +12,17 @@ use crate::ports::{CsrError, RepoError};
 /// What a user asks for when creating an order (fields parsed at the edge).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateOrder {
+    /// The ACME account to order through; must be the caller's.
     pub account: AccountId,
+    /// The names of the certificate.
     pub identifiers: Identifiers,
+    /// How the names are validated.
     pub challenge: ChallengeKind,
     /// The DNS provider instance; the configured default when `None` (DNS-01 only).
     pub provider: Option<ProviderName>,
+    /// The e-mail address for the CSR's subject, if any.
     pub email: Option<Email>,
+    /// Subject parts; the account's defaults fill the missing ones.
     pub subject: CsrSubject,
     /// The key type to generate; the configured default when `None`.
     pub key_spec: Option<KeySpec>,
