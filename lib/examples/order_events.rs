@@ -66,7 +66,7 @@ pub async fn run(options: Options) -> anyhow::Result<Seen> {
     let order = engine
         .order(OrderRequest::new(&account, &options.names)?)
         .await?;
-    let seen = follow(&engine, order.id, &options.out_dir).await;
+    let seen = follow(&engine, order.id(), &options.out_dir).await;
 
     background.stop(Duration::from_secs(10)).await;
     seen

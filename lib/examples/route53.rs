@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     // Ordering the same names again returns the stored order: a restarted program
     // picks up its certificate (and its renewals) where it left them.
     let order = engine.order(OrderRequest::new(&account, &names)?).await?;
-    let issued = engine.certificate(order.id).await?;
+    let issued = engine.certificate(order.id()).await?;
     std::fs::write("fullchain.pem", issued.fullchain_pem())?;
     std::fs::write("privkey.pem", issued.key_pem().unwrap_or_default())?;
     println!(

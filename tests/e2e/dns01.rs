@@ -151,7 +151,7 @@ impl DnsStack {
             .await
             .expect("the service accepts the order")
             .0
-            .id
+            .id()
     }
 
     /// Works pending orders until none is left.
@@ -189,13 +189,13 @@ impl DnsStack {
             .get_certificate(
                 &self.user,
                 order
-                    .resolved_cert_id
+                    .resolved_cert_id()
                     .expect("a valid order names its certificate"),
             )
             .await
             .expect("certificate exists");
         let names: Vec<String> = order
-            .spec
+            .spec()
             .identifiers
             .as_slice()
             .iter()

@@ -216,22 +216,26 @@ pub struct TransitionError {
 }
 
 /// An order for one certificate (and its reissues).
+///
+/// Its fields are private: the state changes only through the transition methods, which
+/// check that each step is taken in turn, and is read through accessors. Repositories
+/// rebuild a stored order with [`Order::restore`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
     /// Assigned by the repository.
-    pub id: OrderId,
+    id: OrderId,
     /// The user who owns the order.
-    pub user_id: UserId,
+    user_id: UserId,
     /// The ACME account it is placed through.
-    pub account_id: AccountId,
+    account_id: AccountId,
     /// What the user asked for.
-    pub spec: OrderSpec,
+    spec: OrderSpec,
     /// The newest certificate stored for this order.
-    pub resolved_cert_id: Option<CertificateId>,
+    resolved_cert_id: Option<CertificateId>,
     /// When it was created.
-    pub created_at: OffsetDateTime,
+    created_at: OffsetDateTime,
     /// When it was last stored.
-    pub updated_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
     state: OrderState,
     /// Raised by transitions, stored with the next save in the same transaction.
     events: PendingEvents,
@@ -251,7 +255,10 @@ pub struct NewOrder {
 }
 
 impl Order {
-    /// Rebuilds an order from storage.
+    /// Rebuilds an order from storage: **for repositories only** (the `OrderRepo`
+    /// implementations). Everyone else gets orders from a repository and changes them
+    /// through the transition methods. `state` must be exactly what was stored, the
+    /// version included; the order has no pending events.
     #[must_use]
     pub fn restore(
         id: OrderId,
@@ -290,6 +297,65 @@ impl Order {
     /// `certificate.renewed` or `certificate.renewal_failed` by the renewal scheduler).
     pub fn record_event(&mut self, event: DomainEvent) {
         self.events.push(event);
+    }
+
+    /// Assigned by the repository.
+    #[must_use]
+    pub fn id(&self) -> OrderId {
+        self.id
+    }
+
+    /// The user who owns the order.
+    #[must_use]
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The ACME account the order is placed through.
+    #[must_use]
+    pub fn account_id(&self) -> AccountId {
+        self.account_id
+    }
+
+    /// What the user asked for.
+    #[must_use]
+    pub fn spec(&self) -> &OrderSpec {
+        &self.spec
+    }
+
+    /// The newest certificate stored for this order (it stays current through a reissue
+    /// or renewal until the next one is stored).
+    #[must_use]
+    pub fn resolved_cert_id(&self) -> Option<CertificateId> {
+        self.resolved_cert_id
+    }
+
+    /// When the order was created.
+    #[must_use]
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    /// When the order was last stored.
+    #[must_use]
+    pub fn updated_at(&self) -> OffsetDateTime {
+        self.updated_at
+    }
+
+    /// Notes the time of the write about to be stored (`updated_at`); changes nothing
+    /// else.
+    pub fn touched(&mut self, at: OffsetDateTime) {
+        self.updated_at = at;
+    }
+
+    /// The certificate was deleted: when it is the current one, the order has no current
+    /// certificate any more. True when it was the current one.
+    pub fn certificate_purged(&mut self, certificate: CertificateId) -> bool {
+        let current = self.resolved_cert_id == Some(certificate);
+        if current {
+            self.resolved_cert_id = None;
+        }
+        current
     }
 
     fn domain_names(&self) -> Vec<String> {

@@ -272,7 +272,7 @@ impl Acmeport {
             // clients show with or without the `*.`.
             let known = DomainName::parse(&challenge.identifier).is_ok_and(|name| {
                 order
-                    .spec
+                    .spec()
                     .identifiers
                     .as_slice()
                     .iter()
