@@ -11,8 +11,8 @@
 //!   cargo run -p acmeport --example route53
 //! ```
 
-use acmeport::route53::{Route53Settings, SecretKey, StaticCredentials};
-use acmeport::{Builder, OrderRequest};
+use acmeport::route53::{Route53Settings, StaticCredentials};
+use acmeport::{Builder, OrderRequest, Secret};
 use std::time::Duration;
 
 #[tokio::main]
@@ -31,8 +31,8 @@ async fn main() -> anyhow::Result<()> {
         credentials: match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => Some(StaticCredentials {
                 access_key_id: id,
-                secret_access_key: SecretKey::new(secret),
-                session_token: var("AWS_SESSION_TOKEN").map(SecretKey::new),
+                secret_access_key: Secret::new(secret),
+                session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
             }),
             _ => None,
         },

@@ -12,10 +12,10 @@ use acmeport_domain::service::PropagationSettings;
 use acmeport_domain::{
     AcmeAccount, Acmeport, ChallengeKind, CreateOrder, CsrSubject, DnsProviders, Email,
     Identifiers, Order, OrderId, OrderStatus, Password, Ports, ProviderName, RegisterAccount,
-    Settings, User, Username, WorkerId,
+    Secret, Settings, User, Username, WorkerId,
 };
 use acmeport_keys::RcgenCsrFactory;
-use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
+use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ impl DnsStack {
         let mut rfc2136 = Rfc2136Settings::new(
             bind.addr(),
             KEY_NAME,
-            TsigSecret::new(secret.unwrap_or(bind.secret())),
+            Secret::new(secret.unwrap_or(bind.secret())),
         );
         rfc2136.timeout = Duration::from_secs(5);
         let provider = Rfc2136Provider::new(rfc2136).expect("RFC 2136 settings");

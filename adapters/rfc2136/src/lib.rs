@@ -12,7 +12,7 @@
 mod settings;
 mod wire;
 
-pub use settings::{Rfc2136Settings, SettingsError, TsigSecret};
+pub use settings::{Rfc2136Settings, SettingsError};
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
 use acmeport_domain::TxtRecord;

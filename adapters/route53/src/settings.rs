@@ -1,7 +1,6 @@
 //! Settings of the Route53 provider, with keys that never print.
 
-use secrecy::SecretString;
-use std::fmt;
+use acmeport_domain::Secret;
 use std::time::Duration;
 
 /// How to reach Route53 and which zone to write to.
@@ -56,29 +55,7 @@ pub struct StaticCredentials {
     /// The AWS access key id.
     pub access_key_id: String,
     /// The AWS secret access key.
-    pub secret_access_key: SecretKey,
+    pub secret_access_key: Secret,
     /// The session token of temporary credentials, if any.
-    pub session_token: Option<SecretKey>,
-}
-
-/// A secret string whose `Debug` prints `***`.
-#[derive(Clone)]
-pub struct SecretKey(SecretString);
-
-impl SecretKey {
-    #[must_use]
-    /// Wraps the secret text.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(SecretString::from(secret.into()))
-    }
-
-    pub(crate) fn expose(&self) -> &SecretString {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+    pub session_token: Option<Secret>,
 }
