@@ -82,9 +82,9 @@ pub fn webhook(
         (None, None, None) => WebhookAuth::None,
         (Some(username), Some(password), None) => WebhookAuth::Basic {
             username: username.clone(),
-            password: password.to_secret_string(),
+            password: password.secret(),
         },
-        (None, None, Some(token)) => WebhookAuth::Bearer(token.to_secret_string()),
+        (None, None, Some(token)) => WebhookAuth::Bearer(token.secret()),
         (_, _, Some(_)) => {
             return Err(ConfigError::invalid(
                 format!("{key}.bearer_token"),
@@ -115,8 +115,7 @@ pub fn webhook(
 ///
 /// A bad URL or server id, naming the key.
 pub fn powerdns(section: &PowerDnsSection, key: &str) -> Result<Arc<dyn DnsProvider>, ConfigError> {
-    let mut settings =
-        PowerDnsSettings::new(section.api_url.clone(), section.api_key.to_secret_string());
+    let mut settings = PowerDnsSettings::new(section.api_url.clone(), section.api_key.secret());
     if let Some(id) = &section.server_id {
         settings.server_id = id.clone();
     }

@@ -2,20 +2,20 @@
 //! DNS provider instances, storage) and builds the engine. Nothing here decides anything
 //! about certificates, and nothing here connects adapters: the facade does.
 
-use crate::config::{Config, ConfigError, ProviderSection};
+use crate::config::{Config, ConfigError, ProviderSection, Secret};
 use crate::error::StartError;
 use acmeport::{BuildError, Builder, DnsSetup, Engine};
 use acmeport_acme::{AcmeClientConfig, InstantAcmeClient};
 use acmeport_auth::{CachingHasher, HmacTokenSigner};
-use acmeport_cloudflare::{ApiToken as CloudflareToken, CloudflareSettings};
+use acmeport_cloudflare::CloudflareSettings;
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings as CheckSettings};
 use acmeport_domain::ports::{PasswordHasher, TokenSigner};
 use acmeport_domain::service::{DnsProviders, Settings};
 use acmeport_domain::Acmeport;
 use acmeport_domain::Backoff;
 use acmeport_domain::ProviderName;
-use acmeport_rfc2136::{Rfc2136Settings, TsigSecret};
-use acmeport_route53::{Route53Settings, SecretKey, StaticCredentials};
+use acmeport_rfc2136::Rfc2136Settings;
+use acmeport_route53::{Route53Settings, StaticCredentials};
 use acmeport_store::{KeyCipher, Store};
 use acmeport_webhooks::HttpWebhookSender;
 use std::sync::Arc;
@@ -204,8 +204,8 @@ pub fn dns_setup(config: &Config) -> Result<DnsSetup, ConfigError> {
                     (None, None) => None,
                     (Some(id), Some(secret)) => Some(StaticCredentials {
                         access_key_id: id.clone(),
-                        secret_access_key: SecretKey::new(secret.expose()),
-                        session_token: r.session_token.as_ref().map(|t| SecretKey::new(t.expose())),
+                        secret_access_key: secret.secret(),
+                        session_token: r.session_token.as_ref().map(Secret::secret),
                     }),
                     _ => {
                         return Err(ConfigError::invalid(
@@ -230,8 +230,7 @@ pub fn dns_setup(config: &Config) -> Result<DnsSetup, ConfigError> {
                 setup.route53(id, settings)
             }
             ProviderSection::Cloudflare(c) => {
-                let mut settings =
-                    CloudflareSettings::new(CloudflareToken::new(c.api_token.expose()));
+                let mut settings = CloudflareSettings::new(c.api_token.secret());
                 settings.base_url = c.base_url.clone();
                 settings.zone_id = c.zone_id.clone();
                 if let Some(ttl) = c.ttl {
@@ -243,11 +242,8 @@ pub fn dns_setup(config: &Config) -> Result<DnsSetup, ConfigError> {
                 setup.cloudflare(id, settings)
             }
             ProviderSection::Rfc2136(r) => {
-                let mut settings = Rfc2136Settings::new(
-                    r.server,
-                    r.key_name.clone(),
-                    TsigSecret::new(r.secret.expose()),
-                );
+                let mut settings =
+                    Rfc2136Settings::new(r.server, r.key_name.clone(), r.secret.secret());
                 settings.zone = r.zone.clone();
                 if let Some(ttl) = r.ttl {
                     settings.ttl = ttl;

@@ -116,7 +116,7 @@ fn scheduler_pass(c: &mut Criterion) {
             )
             .await
             .expect("insert");
-            due_now.push(order.id);
+            due_now.push(order.id());
         }
         due_now[0]
     });
@@ -147,7 +147,7 @@ fn scheduler_pass(c: &mut Criterion) {
                     .await
                     .expect("claim")
                     .expect("five orders are due");
-                OrderRepo::release(&store, claimed.id, &worker)
+                OrderRepo::release(&store, claimed.id(), &worker)
                     .await
                     .expect("release");
             })
@@ -260,7 +260,7 @@ fn order_round_trip(c: &mut Criterion) {
                     .await
                     .expect("claim")
                     .expect("a due order");
-                assert_eq!(claimed.id, order.id, "the new order is the due one");
+                assert_eq!(claimed.id(), order.id(), "the new order is the due one");
                 claimed
                     .key_ready(Some(key_pem.clone()), "csr".into())
                     .expect("transition");
@@ -273,7 +273,7 @@ fn order_round_trip(c: &mut Criterion) {
                 OrderRepo::save(&store, &claimed, Some(worker.clone()), lease)
                     .await
                     .expect("save");
-                OrderRepo::get(&store, order.id)
+                OrderRepo::get(&store, order.id())
                     .await
                     .expect("get")
                     .expect("there")

@@ -5,6 +5,8 @@
 //! adapter crates. The [`service::Acmeport`] type is the one entry point that the HTTP
 //! layer and library users call.
 
+#![warn(missing_docs)]
+
 pub mod metrics;
 pub mod models;
 pub mod ports;

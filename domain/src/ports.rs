@@ -3,6 +3,25 @@
 //! Each port is a small `#[async_trait]` trait that adapters implement. The service holds
 //! them as `Arc<dyn Port>`. With the `mocks` feature, mockall mocks (`MockAcmeClient`, ...)
 //! are generated for tests.
+//!
+//! What every implementation must guarantee, besides the contract written on each method:
+//!
+//! - **Shared and concurrent.** One instance serves every worker and request at once
+//!   (`Send + Sync`, called concurrently, also for the same order or record).
+//! - **Safe to call again.** A worker that dies or times out resumes from the order's last
+//!   committed step, so any call may be repeated with the same arguments. Methods written
+//!   "idempotent" must give the same outcome when repeated; the others must at least do no
+//!   harm (an extra ACME order that is never finalized, for example).
+//! - **Failures in the port's own error type, classified honestly.** A failure worth
+//!   another try (network, timeout, a server's 5xx or rate limit) must be the variant the
+//!   port calls transient ([`AcmeError::Transport`], [`AcmeError::RateLimited`],
+//!   [`DnsError::Transport`], [`PropagationError::Lookup`]): the workflow retries those
+//!   with backoff within its retry budget. The other variants of those ports are final and
+//!   end the order `invalid` with their text, so that text must be readable by the user.
+//!   A [`RepoError`] makes the worker let the order go; it is resumed from its last
+//!   committed step.
+//! - **No secret leaves through errors or logs**: keys, passwords, tokens and credentials
+//!   never appear in an error's text or a log line.
 
 use crate::models::{
     AccountCredentials, AccountId, AcmeAccount, Certificate, CertificateId, CertificateInfo,
@@ -244,6 +263,11 @@ pub trait AccountRepo: Send + Sync {
 }
 
 /// Orders, their durable progress and the leases of the workers that run them.
+///
+/// Orders are read back with [`Order::restore`] exactly as they were saved (every field of
+/// [`crate::models::OrderState`], the version included), so that a resumed worker continues
+/// where the last one stopped. Writes are conditional on the version they were read at,
+/// and a worker's writes also on its lease: two workers never both advance one order.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait OrderRepo: Send + Sync {
@@ -563,7 +587,9 @@ pub enum AcmeError {
     /// Worth another try, not before `retry_after`.
     #[error("the ACME server is rate limiting: {detail}")]
     RateLimited {
+        /// The server's explanation.
         detail: String,
+        /// How long the server asked to wait, when it said so.
         retry_after: Option<Duration>,
     },
 }
@@ -593,7 +619,10 @@ pub enum AcmeProgress {
     /// `finalize`).
     Done,
     /// The CA still works; ask again after `retry_after` when it said so.
-    NotYet { retry_after: Option<Duration> },
+    NotYet {
+        /// The CA's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// A CA's suggestion of when to renew a certificate (ACME Renewal Information).
@@ -601,7 +630,9 @@ pub enum AcmeProgress {
 pub struct RenewalInfo {
     /// The ARI certificate identifier (`base64url(AKI).base64url(serial)`).
     pub cert_id: String,
+    /// The start of the suggested renewal window.
     pub window_start: OffsetDateTime,
+    /// The end of the suggested renewal window.
     pub window_end: OffsetDateTime,
     /// When to ask again (the response's `Retry-After`).
     pub retry_after: Option<Duration>,
@@ -619,6 +650,12 @@ pub struct RegisteredAccount {
 }
 
 /// The ACME protocol (RFC 8555), per account.
+///
+/// The workflow calls these again after a crash, a lost lease or a transient error, so
+/// every method that changes state at the CA reads the server's state first: a challenge
+/// already answered is not answered again, an order already finalized is not finalized
+/// again. [`AcmeError::Transport`], [`AcmeError::RateLimited`] and [`AcmeError::Timeout`]
+/// are retried; every other error ends the order with its text.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait AcmeClient: Send + Sync {
@@ -770,11 +807,17 @@ pub enum CsrError {
 /// A CSR ready to send: PEM for storage, DER for ACME.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Csr {
+    /// The CSR as PEM, as stored with the order and the certificate.
     pub pem: String,
+    /// The CSR as DER, as sent to the CA at finalization.
     pub der: Vec<u8>,
 }
 
 /// Keys and certificate signing requests.
+///
+/// Pure computation (no I/O besides randomness); a failure is the input's fault
+/// ([`CsrError::InvalidKey`], [`CsrError::InvalidCsr`]) or a bug
+/// ([`CsrError::Internal`]), never worth a retry. No key material appears in an error.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait CsrFactory: Send + Sync {
@@ -860,7 +903,11 @@ pub enum DnsError {
 /// A place where TXT records for DNS-01 can be written.
 ///
 /// Two values on one name must coexist (a wildcard and its apex share
-/// `_acme-challenge.<name>`), and cleanup removes only the given value.
+/// `_acme-challenge.<name>`), and cleanup removes only the given value. Both methods are
+/// idempotent and may be called concurrently for records on the same name (a provider
+/// that rewrites a whole record set serialises its read-modify-write). A refusal that
+/// retrying cannot fix ([`DnsError::Rejected`], [`DnsError::Unauthorized`],
+/// [`DnsError::ZoneNotFound`]) ends the order; [`DnsError::Transport`] is retried.
 ///
 /// Library users can plug in a provider of their own:
 ///
@@ -1001,6 +1048,7 @@ pub enum WebhookError {
     /// The endpoint answered with a status other than 2xx.
     #[error("the endpoint answered {status}")]
     Status {
+        /// The HTTP status code.
         status: u16,
         /// Its Retry-After, when it sent one.
         retry_after: Option<Duration>,
@@ -1066,10 +1114,12 @@ pub trait PasswordHasher: Send + Sync {
 /// A decoded, verified API token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenClaims {
+    /// The user the token authenticates.
     pub user: UserId,
     /// The user's generation when the token was issued; a token of an older generation
     /// (the password changed, the user was disabled) is refused.
     pub generation: i64,
+    /// When the token stops being accepted.
     pub expires_at: OffsetDateTime,
 }
 

@@ -7,8 +7,9 @@ use crate::models::{
     CertificateId, CertificateInfo, CertificateStatus, ChallengeKind, ChallengeToSolve, CsrSubject,
     Delivery, DeliveryState, DirectoryUrl, DomainEvent, DomainName, Email, EventId,
     ExternalAccountBinding, Identifiers, KeySpec, Listing, NewAcmeAccount, NewCertificate,
-    NewOrder, NewUser, Order, OrderId, OrderStatus, OrderStep, Page, Password, PasswordHash,
-    PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username, WorkerId,
+    NewOrder, NewUser, Order, OrderId, OrderSpec, OrderStatus, OrderStep, Page, Password,
+    PasswordHash, PrivateKeyPem, RevocationReason, StoredEvent, TxtRecord, User, UserId, Username,
+    WorkerId,
 };
 use crate::models::{
     ApiKey, ApiKeyDigest, ApiKeyId, AuditEntry, AuditFilter, AuditId, DomainGrant, GrantId,
@@ -304,7 +305,7 @@ impl UserRepo for MemoryStore {
             .remove(&id.get())
             .ok_or(RepoError::NotFound("user"))?;
         s.accounts.retain(|_, a| a.user_id != id);
-        s.orders.retain(|_, (o, _, _)| o.user_id != id);
+        s.orders.retain(|_, (o, _, _)| o.user_id() != id);
         s.certificates.retain(|_, c| c.user_id != id);
         s.grants.retain(|_, g| g.user_id != id);
         s.api_keys.retain(|_, k| k.user_id != id);
@@ -571,11 +572,11 @@ impl OrderRepo for MemoryStore {
             .values()
             .map(|(o, _, _)| o)
             .find(|o| {
-                o.user_id == user
-                    && o.account_id == account
-                    && &o.spec.identifiers == identifiers
-                    && o.spec.challenge == challenge
-                    && o.spec.email == email
+                o.user_id() == user
+                    && o.account_id() == account
+                    && &o.spec().identifiers == identifiers
+                    && o.spec().challenge == challenge
+                    && o.spec().email == email
             })
             .cloned())
     }
@@ -585,7 +586,7 @@ impl OrderRepo for MemoryStore {
         Ok(page_of(
             s.orders
                 .iter()
-                .filter(|(_, (o, _, _))| o.user_id == user)
+                .filter(|(_, (o, _, _))| o.user_id() == user)
                 .map(|(id, (o, _, _))| (*id, o.clone())),
             page,
         ))
@@ -605,7 +606,7 @@ impl OrderRepo for MemoryStore {
         }
         let row = s
             .orders
-            .get_mut(&order.id.get())
+            .get_mut(&order.id().get())
             .ok_or(RepoError::NotFound("order"))?;
         if let Some(worker) = &worker {
             if row.1.as_ref() != Some(worker) {
@@ -618,18 +619,17 @@ impl OrderRepo for MemoryStore {
         if worker.is_some() {
             row.2 = lease_until;
         }
-        let spec = row.0.spec.clone();
-        row.0 = order.clone();
         // Only `set_auto_renew` changes the spec.
-        row.0.spec = spec;
+        let spec = row.0.spec().clone();
+        row.0 = with_spec(order, spec);
         row.0.committed();
         row.0.clear_events();
-        let at = order.updated_at;
+        let at = order.updated_at();
         for event in order.pending_events() {
             s.record_event(event.clone(), at);
         }
         s.history
-            .push((order.id, order.step(), order.status(), worker));
+            .push((order.id(), order.step(), order.status(), worker));
         Ok(())
     }
 
@@ -651,7 +651,7 @@ impl OrderRepo for MemoryStore {
             .filter(|(_, row)| due(row))
             .min_by_key(|(id, (o, _, _))| {
                 (
-                    served.get(&o.user_id.get()).copied().unwrap_or(0),
+                    served.get(&o.user_id().get()).copied().unwrap_or(0),
                     o.due_at(),
                     **id,
                 )
@@ -666,7 +666,7 @@ impl OrderRepo for MemoryStore {
         *owner = Some(worker.clone());
         *until = lease_until;
         let order = o.clone();
-        s.served.insert(order.user_id.get(), turn);
+        s.served.insert(order.user_id().get(), turn);
         Ok(Some(order))
     }
 
@@ -720,9 +720,27 @@ impl OrderRepo for MemoryStore {
             .orders
             .get_mut(&order.get())
             .ok_or(RepoError::NotFound("order"))?;
-        row.0.spec.auto_renew = auto_renew;
+        let mut spec = row.0.spec().clone();
+        spec.auto_renew = auto_renew;
+        row.0 = with_spec(&row.0, spec);
         Ok(())
     }
+}
+
+/// `order` with another spec, rebuilt as a repository does (without pending events).
+fn with_spec(order: &Order, spec: OrderSpec) -> Order {
+    Order::restore(
+        order.id(),
+        NewOrder {
+            user_id: order.user_id(),
+            account_id: order.account_id(),
+            spec,
+            created_at: order.created_at(),
+        },
+        order.state().clone(),
+        order.resolved_cert_id(),
+        order.updated_at(),
+    )
 }
 
 #[async_trait]
@@ -1391,7 +1409,7 @@ impl crate::ports::UsageCounter for MemoryStore {
         Ok(lock(&self.state)
             .orders
             .values()
-            .filter(|(o, ..)| o.user_id == user && o.status() == OrderStatus::Pending)
+            .filter(|(o, ..)| o.user_id() == user && o.status() == OrderStatus::Pending)
             .count() as u64)
     }
 
@@ -1399,7 +1417,7 @@ impl crate::ports::UsageCounter for MemoryStore {
         Ok(lock(&self.state)
             .orders
             .values()
-            .filter(|(o, ..)| o.user_id == user && o.created_at >= since)
+            .filter(|(o, ..)| o.user_id() == user && o.created_at() >= since)
             .count() as u64)
     }
 }
@@ -1614,12 +1632,19 @@ impl TokenSigner for FakeSigner {
 
 /// A service wired to fakes, with handles on each fake.
 pub struct Kit {
+    /// The service under test.
     pub service: Acmeport,
+    /// The in-memory store behind every repository port.
     pub store: Arc<MemoryStore>,
+    /// The fake CA.
     pub acme: Arc<FakeAcme>,
+    /// The fake key and CSR factory.
     pub csr: Arc<FakeCsr>,
+    /// The fake DNS provider.
     pub dns: Arc<FakeDns>,
+    /// The fake propagation checker.
     pub propagation: Arc<FakePropagation>,
+    /// The fake clock.
     pub clock: Arc<FakeClock>,
 }
 

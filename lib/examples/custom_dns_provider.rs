@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let account = engine.register_account(&var("EMAIL")?).await?;
     let names: Vec<String> = var("NAMES")?.split(',').map(str::to_owned).collect();
     let order = engine.order(OrderRequest::new(&account, &names)?).await?;
-    let issued = engine.certificate(order.id).await?;
+    let issued = engine.certificate(order.id()).await?;
     std::fs::write("fullchain.pem", issued.fullchain_pem())?;
     std::fs::write("privkey.pem", issued.key_pem().unwrap_or_default())?;
     println!("wrote fullchain.pem and privkey.pem");

@@ -60,7 +60,7 @@ pub async fn run(options: Options) -> anyhow::Result<IssuedCertificate> {
     let order = engine
         .order(OrderRequest::new(&account, &options.names)?.http01())
         .await?;
-    let issued = engine.certificate(order.id).await;
+    let issued = engine.certificate(order.id()).await;
 
     let _ = stop_server.send(());
     let _ = server.await;

@@ -9,8 +9,8 @@
 //!   cargo run -p acmeport --example order_events
 //! ```
 
-use acmeport::rfc2136::{Rfc2136Settings, TsigSecret};
-use acmeport::{Builder, Engine, OrderEvent, OrderRequest, PropagationCheckSettings};
+use acmeport::rfc2136::Rfc2136Settings;
+use acmeport::{Builder, Engine, OrderEvent, OrderRequest, PropagationCheckSettings, Secret};
 use futures::StreamExt as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub async fn run(options: Options) -> anyhow::Result<Seen> {
         .temporary_storage()
         .rfc2136(
             "primary",
-            Rfc2136Settings::new(options.dns_server, key_name, TsigSecret::new(secret)),
+            Rfc2136Settings::new(options.dns_server, key_name, Secret::new(secret)),
         )?
         .default_dns_provider("primary")?;
     if let Some(servers) = options.check_servers {
@@ -66,7 +66,7 @@ pub async fn run(options: Options) -> anyhow::Result<Seen> {
     let order = engine
         .order(OrderRequest::new(&account, &options.names)?)
         .await?;
-    let seen = follow(&engine, order.id, &options.out_dir).await;
+    let seen = follow(&engine, order.id(), &options.out_dir).await;
 
     background.stop(Duration::from_secs(10)).await;
     seen

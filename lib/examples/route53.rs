@@ -11,8 +11,8 @@
 //!   cargo run -p acmeport --example route53
 //! ```
 
-use acmeport::route53::{Route53Settings, SecretKey, StaticCredentials};
-use acmeport::{Builder, OrderRequest};
+use acmeport::route53::{Route53Settings, StaticCredentials};
+use acmeport::{Builder, OrderRequest, Secret};
 use std::time::Duration;
 
 #[tokio::main]
@@ -31,8 +31,8 @@ async fn main() -> anyhow::Result<()> {
         credentials: match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => Some(StaticCredentials {
                 access_key_id: id,
-                secret_access_key: SecretKey::new(secret),
-                session_token: var("AWS_SESSION_TOKEN").map(SecretKey::new),
+                secret_access_key: Secret::new(secret),
+                session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
             }),
             _ => None,
         },
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     // Ordering the same names again returns the stored order: a restarted program
     // picks up its certificate (and its renewals) where it left them.
     let order = engine.order(OrderRequest::new(&account, &names)?).await?;
-    let issued = engine.certificate(order.id).await?;
+    let issued = engine.certificate(order.id()).await?;
     std::fs::write("fullchain.pem", issued.fullchain_pem())?;
     std::fs::write("privkey.pem", issued.key_pem().unwrap_or_default())?;
     println!(

@@ -32,14 +32,14 @@ enum Source {
 /// The DNS provider instances of an engine, by name.
 ///
 /// ```
-/// # use acmeport::{DnsSetup, ProviderName};
+/// # use acmeport::{DnsSetup, ProviderName, Secret};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # #[cfg(feature = "rfc2136")] {
-/// use acmeport::rfc2136::{Rfc2136Settings, TsigSecret};
+/// use acmeport::rfc2136::Rfc2136Settings;
 /// let bind = ProviderName::parse("bind")?;
 /// let dns = DnsSetup::new()
 ///     .rfc2136(bind.clone(), Rfc2136Settings::new(
-///         "192.0.2.53:53".parse()?, "acmeport", TsigSecret::new("c2VjcmV0"),
+///         "192.0.2.53:53".parse()?, "acmeport", Secret::new("c2VjcmV0"),
 ///     ))
 ///     .default_provider(bind);
 /// # }

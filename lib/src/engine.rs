@@ -93,7 +93,7 @@ impl OrderEvent {
     }
 
     fn of(order: &Order) -> Self {
-        match (order.status(), order.resolved_cert_id) {
+        match (order.status(), order.resolved_cert_id()) {
             (OrderStatus::Valid, Some(certificate)) => Self::Valid { certificate },
             (OrderStatus::Invalid, _) => Self::Invalid {
                 error: order.error().unwrap_or("no reason recorded").to_owned(),

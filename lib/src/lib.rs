@@ -115,7 +115,7 @@ pub use acmeport_domain as domain;
 pub use acmeport_domain::ports::{DnsError, DnsProvider};
 pub use acmeport_domain::{
     AccountId, AcmeAccount, Acmeport, Certificate, CertificateId, ChallengeKind, DomainName,
-    KeySpec, Order, OrderId, OrderStatus, OrderStep, ProviderName, Settings, TxtRecord,
+    KeySpec, Order, OrderId, OrderStatus, OrderStep, ProviderName, Secret, Settings, TxtRecord,
 };
 
 /// The adapters' settings, for [`Builder`] and [`DnsSetup`].
@@ -126,19 +126,19 @@ pub use acmeport_store::KeyCipher;
 /// The Route53 provider's settings (feature `route53`).
 #[cfg(feature = "route53")]
 pub mod route53 {
-    pub use acmeport_route53::{Route53Settings, SecretKey, StaticCredentials};
+    pub use acmeport_route53::{Route53Settings, StaticCredentials};
 }
 
 /// The Cloudflare provider's settings (feature `cloudflare`).
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare {
-    pub use acmeport_cloudflare::{ApiToken, CloudflareSettings};
+    pub use acmeport_cloudflare::CloudflareSettings;
 }
 
 /// The RFC 2136 provider's settings (feature `rfc2136`).
 #[cfg(feature = "rfc2136")]
 pub mod rfc2136 {
-    pub use acmeport_rfc2136::{Rfc2136Settings, TsigSecret};
+    pub use acmeport_rfc2136::Rfc2136Settings;
 }
 
 /// The REST API (feature `http`): [`Engine::api`] builds it.

@@ -131,3 +131,42 @@ fn the_facade_is_below_the_server_and_only_the_tests_use_the_server() {
         }
     }
 }
+
+/// The field lines of `pub struct <name> {` in `source`, or a panic when the struct is not
+/// found (so a rename cannot make the check pass silently).
+fn struct_fields<'a>(source: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("pub struct {name} {{");
+    let start = source
+        .find(&header)
+        .unwrap_or_else(|| panic!("`{header}` not found"));
+    let body = &source[start + header.len()..];
+    let end = body
+        .find("\n}")
+        .unwrap_or_else(|| panic!("the end of `{header}` not found"));
+    body[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//") && !line.starts_with("#["))
+        .collect()
+}
+
+#[test]
+fn an_orders_state_changes_only_through_its_transitions() {
+    let path = root().join("domain/src/models/order.rs");
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let fields = struct_fields(&source, "Order");
+    assert!(
+        fields.len() >= 5,
+        "the fields of `Order` are found: {fields:?}"
+    );
+    let public: Vec<&&str> = fields
+        .iter()
+        .filter(|line| line.starts_with("pub ") || line.starts_with("pub("))
+        .collect();
+    assert!(
+        public.is_empty(),
+        "`Order` has public fields; its state must change only through its transition \
+         methods (read it through accessors, rebuild it with `Order::restore`): {public:?}"
+    );
+}

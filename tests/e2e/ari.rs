@@ -231,7 +231,7 @@ async fn the_certificate_is_renewed_when_the_cas_window_opens_replacing_the_old_
         "the order stays valid"
     );
     assert_eq!(
-        waiting.resolved_cert_id.map(|c| c.get()),
+        waiting.resolved_cert_id().map(|c| c.get()),
         Some(first_id),
         "no new certificate while the window is ahead"
     );
@@ -258,7 +258,7 @@ async fn the_certificate_is_renewed_when_the_cas_window_opens_replacing_the_old_
     proxy.make_due(&first_ari);
     let renewed = eventually("the renewed certificate", move || async move {
         let order = stored_order(app, order_id).await;
-        let current = order.resolved_cert_id.map(|c| c.get());
+        let current = order.resolved_cert_id().map(|c| c.get());
         (order.status() == OrderStatus::Valid && current != Some(first_id)).then_some(current)
     })
     .await

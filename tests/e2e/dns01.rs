@@ -12,10 +12,10 @@ use acmeport_domain::service::PropagationSettings;
 use acmeport_domain::{
     AcmeAccount, Acmeport, ChallengeKind, CreateOrder, CsrSubject, DnsProviders, Email,
     Identifiers, Order, OrderId, OrderStatus, Password, Ports, ProviderName, RegisterAccount,
-    Settings, User, Username, WorkerId,
+    Secret, Settings, User, Username, WorkerId,
 };
 use acmeport_keys::RcgenCsrFactory;
-use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
+use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ impl DnsStack {
         let mut rfc2136 = Rfc2136Settings::new(
             bind.addr(),
             KEY_NAME,
-            TsigSecret::new(secret.unwrap_or(bind.secret())),
+            Secret::new(secret.unwrap_or(bind.secret())),
         );
         rfc2136.timeout = Duration::from_secs(5);
         let provider = Rfc2136Provider::new(rfc2136).expect("RFC 2136 settings");
@@ -151,7 +151,7 @@ impl DnsStack {
             .await
             .expect("the service accepts the order")
             .0
-            .id
+            .id()
     }
 
     /// Works pending orders until none is left.
@@ -189,13 +189,13 @@ impl DnsStack {
             .get_certificate(
                 &self.user,
                 order
-                    .resolved_cert_id
+                    .resolved_cert_id()
                     .expect("a valid order names its certificate"),
             )
             .await
             .expect("certificate exists");
         let names: Vec<String> = order
-            .spec
+            .spec()
             .identifiers
             .as_slice()
             .iter()

@@ -22,19 +22,18 @@ use acmeport_dns_http::{
     WebhookProvider, WebhookSettings,
 };
 use acmeport_domain::ports::{DnsError, DnsProvider, PropagationChecker};
-use acmeport_domain::TxtRecord;
-use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
+use acmeport_domain::{Secret, TxtRecord};
+use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings};
 use acmeport_server::config::{Config, ProviderSection, Rfc2136Section, Secret as ConfigSecret};
 use async_trait::async_trait;
-use secrecy::SecretString;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const NAME: &str = "_acme-challenge.www.example.test";
 
-fn secret(text: &str) -> SecretString {
-    SecretString::from(text.to_owned())
+fn secret(text: &str) -> Secret {
+    Secret::new(text)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -50,7 +49,7 @@ impl Backend for KnotBackend<'_> {
 }
 
 fn knot_provider(knot: &Knot, tsig: &str) -> Rfc2136Provider {
-    let mut settings = Rfc2136Settings::new(knot.addr(), KEY_NAME, TsigSecret::new(tsig));
+    let mut settings = Rfc2136Settings::new(knot.addr(), KEY_NAME, Secret::new(tsig));
     settings.timeout = Duration::from_secs(5);
     Rfc2136Provider::new(settings).expect("valid RFC 2136 settings")
 }

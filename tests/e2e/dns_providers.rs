@@ -8,12 +8,12 @@ use crate::harness::cloudflare::{
 };
 use crate::harness::init_crypto;
 use crate::harness::moto::{self, Moto};
-use acmeport_cloudflare::{ApiToken, CloudflareProvider, CloudflareSettings};
+use acmeport_cloudflare::{CloudflareProvider, CloudflareSettings};
 use acmeport_dns_check::{HickoryPropagationChecker, PropagationSettings};
 use acmeport_domain::ports::{DnsError, DnsProvider, PropagationChecker};
-use acmeport_domain::TxtRecord;
-use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings, TsigSecret};
-use acmeport_route53::{Route53Provider, Route53Settings, SecretKey, StaticCredentials};
+use acmeport_domain::{Secret, TxtRecord};
+use acmeport_rfc2136::{Rfc2136Provider, Rfc2136Settings};
+use acmeport_route53::{Route53Provider, Route53Settings, StaticCredentials};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -246,7 +246,7 @@ impl Backend for BindBackend<'_> {
 }
 
 fn rfc2136(bind: &Bind, secret: &str) -> Rfc2136Provider {
-    let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, TsigSecret::new(secret));
+    let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, Secret::new(secret));
     settings.timeout = Duration::from_secs(5);
     Rfc2136Provider::new(settings).expect("valid RFC 2136 settings")
 }
@@ -282,7 +282,7 @@ async fn rfc2136_finds_the_zone_of_a_name_that_does_not_exist_yet() {
 #[tokio::test]
 async fn rfc2136_with_a_configured_zone_writes_into_it() {
     let bind = Bind::start().await.expect("BIND starts");
-    let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, TsigSecret::new(bind.secret()));
+    let mut settings = Rfc2136Settings::new(bind.addr(), KEY_NAME, Secret::new(bind.secret()));
     settings.zone = Some("example.test".to_owned());
     let provider = Rfc2136Provider::new(settings).expect("valid settings");
     let record = TxtRecord {
@@ -344,7 +344,7 @@ async fn rfc2136_with_a_wrong_secret_is_rejected_naming_badsig() {
 #[tokio::test]
 async fn rfc2136_with_an_unknown_key_is_rejected_naming_badkey() {
     let bind = Bind::start().await.expect("BIND starts");
-    let settings = Rfc2136Settings::new(bind.addr(), "nobody", TsigSecret::new(bind.secret()));
+    let settings = Rfc2136Settings::new(bind.addr(), "nobody", Secret::new(bind.secret()));
     let provider = Rfc2136Provider::new(settings).expect("valid settings");
     let record = TxtRecord {
         name: "_acme-challenge.www.example.test".to_owned(),
@@ -399,7 +399,7 @@ fn route53_settings(endpoint: String) -> Route53Settings {
         endpoint_url: Some(endpoint),
         credentials: Some(StaticCredentials {
             access_key_id: moto::ACCESS_KEY.to_owned(),
-            secret_access_key: SecretKey::new(moto::SECRET_KEY),
+            secret_access_key: Secret::new(moto::SECRET_KEY),
             session_token: None,
         }),
         insync_poll: Duration::from_millis(50),
@@ -706,7 +706,7 @@ impl Backend for StubBackend {
 }
 
 fn cloudflare(server: &MockServer, token: &str) -> CloudflareProvider {
-    let mut settings = CloudflareSettings::new(ApiToken::new(token));
+    let mut settings = CloudflareSettings::new(Secret::new(token));
     // No trailing slash on purpose: the provider adds it.
     settings.base_url = Some(format!("{}/client/v4", server.uri()));
     CloudflareProvider::new(settings).expect("valid Cloudflare settings")

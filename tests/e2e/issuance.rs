@@ -37,7 +37,7 @@ async fn create(stack: &HttpStack, request: CreateOrder) -> OrderId {
         .await
         .expect("the service accepts the order")
         .0
-        .id
+        .id()
 }
 
 fn leaf(pem: &str) -> Vec<u8> {

@@ -41,7 +41,7 @@ async fn outbox(store: &Store) {
         .await
         .expect("claim works")
         .expect("the order is claimable");
-    assert_eq!(claimed.id, pending.id);
+    assert_eq!(claimed.id(), pending.id());
     let certificate = CertificateRepo::insert(store, new_certificate(&claimed, "fp-events", None))
         .await
         .expect("insert works");
@@ -69,7 +69,7 @@ async fn outbox(store: &Store) {
     // The same event raised again (a resumed worker repeating its step): still one.
     claimed.record_event(DomainEvent::order_valid(
         owner.id,
-        claimed.id,
+        claimed.id(),
         1,
         certificate.id,
         vec!["events.example.com".into()],
@@ -97,10 +97,10 @@ async fn outbox(store: &Store) {
     let kinds: Vec<_> = listed.items.iter().map(|e| e.event.kind).collect();
     assert_eq!(kinds, vec![EventKind::OrderValid, EventKind::OrderInvalid]);
     let valid = &listed.items[0];
-    assert_eq!(valid.event.order_id, Some(claimed.id));
+    assert_eq!(valid.event.order_id, Some(claimed.id()));
     assert_eq!(valid.event.certificate_id, Some(certificate.id));
     assert_eq!(valid.event.domains, vec!["events.example.com".to_owned()]);
-    assert_eq!(valid.event.key(), format!("order.valid:{}:1", claimed.id));
+    assert_eq!(valid.event.key(), format!("order.valid:{}:1", claimed.id()));
     assert_eq!(valid.delivery.state, DeliveryState::Pending);
     assert_eq!(
         listed.items[1].event.error.as_deref(),
@@ -115,7 +115,7 @@ async fn outbox(store: &Store) {
     // A revocation stores its reason and its event in one write.
     let revoked_event = DomainEvent::certificate_revoked(
         owner.id,
-        claimed.id,
+        claimed.id(),
         certificate.id,
         RevocationReason::Superseded,
         vec!["events.example.com".into()],
@@ -211,13 +211,13 @@ async fn outbox(store: &Store) {
     );
 
     // auto_renew is written alone and survives a save of stale progress.
-    OrderRepo::set_auto_renew(store, claimed.id, false)
+    OrderRepo::set_auto_renew(store, claimed.id(), false)
         .await
         .expect("set works");
     OrderRepo::save(store, &claimed, None, now).await.unwrap();
     claimed.committed();
-    let read = OrderRepo::get(store, claimed.id).await.unwrap().unwrap();
-    assert!(!read.spec.auto_renew);
+    let read = OrderRepo::get(store, claimed.id()).await.unwrap().unwrap();
+    assert!(!read.spec().auto_renew);
     assert!(matches!(
         OrderRepo::set_auto_renew(store, acmeport_domain::OrderId::new(999_999), true).await,
         Err(RepoError::NotFound(_))

@@ -221,9 +221,9 @@ pub(crate) fn new_certificate(
     key: Option<PrivateKeyPem>,
 ) -> NewCertificate {
     NewCertificate {
-        order_id: order.id,
-        user_id: order.user_id,
-        account_id: order.account_id,
+        order_id: order.id(),
+        user_id: order.user_id(),
+        account_id: order.account_id(),
         info: CertificateInfo {
             leaf_pem: format!(
                 "-----BEGIN CERTIFICATE-----\n{fingerprint}\n-----END CERTIFICATE-----\n"
@@ -235,7 +235,7 @@ pub(crate) fn new_certificate(
             not_before: at(10),
             not_after: at(10 + 90 * 86_400),
             names: order
-                .spec
+                .spec()
                 .identifiers
                 .as_slice()
                 .iter()
@@ -429,21 +429,21 @@ async fn orders(store: &Store) {
         auto_renew: false,
     };
     let mut full = order_with(store, &acct, full_spec.clone()).await;
-    assert_eq!(full.spec, full_spec, "insert keeps the whole spec");
+    assert_eq!(full.spec(), &full_spec, "insert keeps the whole spec");
     assert_eq!(
         full.state(),
         &OrderState {
-            due_at: Some(full.created_at),
+            due_at: Some(full.created_at()),
             ..OrderState::new()
         },
         "a new order is pending at Created, due at once"
     );
     assert_eq!(
-        get_order(store, full.id).await,
+        get_order(store, full.id()).await,
         full,
         "a new order reads back as inserted"
     );
-    let raw = raw_column(store, "orders", "upload_key", full.id.get()).await;
+    let raw = raw_column(store, "orders", "upload_key", full.id().get()).await;
     assert_sealed(&raw, upload_key.expose(), "orders.upload_key");
 
     // Mid-flight: key, CSR, ACME URL, published material, detail.
@@ -470,12 +470,12 @@ async fn orders(store: &Store) {
     .expect("publishing");
     full.waiting("waiting for ns1.example.com")
         .expect("pending");
-    full.updated_at = at(20);
+    full.touched(at(20));
     OrderRepo::save(store, &full, None, at(0))
         .await
         .expect("unfenced save works");
     full.committed();
-    let read = get_order(store, full.id).await;
+    let read = get_order(store, full.id()).await;
     assert_eq!(read, full, "every field of a mid-flight order round-trips");
     assert_eq!(read.state().published.len(), 2);
     assert_eq!(
@@ -483,7 +483,7 @@ async fn orders(store: &Store) {
         Some(&cert_key),
         "the attempt's key reads back"
     );
-    let raw = raw_column(store, "orders", "cert_key", full.id.get()).await;
+    let raw = raw_column(store, "orders", "cert_key", full.id().get()).await;
     assert_sealed(&raw, cert_key.expose(), "orders.cert_key");
 
     // Completed, then reissued: attempt 2 with the first certificate kept.
@@ -494,21 +494,21 @@ async fn orders(store: &Store) {
     full.finalized().expect("finalized");
     full.completed(CertificateId::new(77)).expect("completed");
     full.reissue(at(30)).expect("reissue");
-    full.updated_at = at(30);
+    full.touched(at(30));
     OrderRepo::save(store, &full, None, at(0))
         .await
         .expect("save works");
     full.committed();
-    let read = get_order(store, full.id).await;
+    let read = get_order(store, full.id()).await;
     assert_eq!(read, full, "a reissued order round-trips");
     assert_eq!(read.state().attempt, 2);
-    assert_eq!(read.resolved_cert_id, Some(CertificateId::new(77)));
+    assert_eq!(read.resolved_cert_id(), Some(CertificateId::new(77)));
     full.failed("the CA said no").expect("fail");
     OrderRepo::save(store, &full, None, at(0))
         .await
         .expect("save works");
     assert_eq!(
-        get_order(store, full.id).await.error(),
+        get_order(store, full.id()).await.error(),
         Some("the CA said no")
     );
 
@@ -533,16 +533,16 @@ async fn orders(store: &Store) {
             OrderRepo::find_existing(&store, user, account, &ids, kind, email)
                 .await
                 .expect("find_existing works")
-                .map(|o| o.id)
+                .map(|o| o.id())
         }
     };
     assert_eq!(
         find(ab.clone(), ChallengeKind::Dns01, None, owner.id).await,
-        Some(plain.id)
+        Some(plain.id())
     );
     assert_eq!(
         find(ab.clone(), ChallengeKind::Dns01, Some(with_email), owner.id).await,
-        Some(emailed.id)
+        Some(emailed.id())
     );
     assert_eq!(
         find(ba, ChallengeKind::Dns01, None, owner.id).await,
@@ -575,16 +575,16 @@ async fn orders(store: &Store) {
         .await
         .expect("list works");
     assert_eq!(
-        page.items.iter().map(|o| o.id).collect::<Vec<_>>(),
-        vec![full.id, plain.id]
+        page.items.iter().map(|o| o.id()).collect::<Vec<_>>(),
+        vec![full.id(), plain.id()]
     );
     assert!(page.has_more);
-    let last = OrderRepo::list(store, owner.id, Page::new(Some(2), Some(plain.id.get())))
+    let last = OrderRepo::list(store, owner.id, Page::new(Some(2), Some(plain.id().get())))
         .await
         .expect("list works");
     assert_eq!(
-        last.items.iter().map(|o| o.id).collect::<Vec<_>>(),
-        vec![emailed.id]
+        last.items.iter().map(|o| o.id()).collect::<Vec<_>>(),
+        vec![emailed.id()]
     );
     assert!(!last.has_more);
     let none = OrderRepo::list(store, stranger.id, Page::default())
@@ -604,14 +604,14 @@ async fn orders(store: &Store) {
     let ghost = Order::restore(
         OrderId::new(999_999),
         NewOrder {
-            user_id: plain.user_id,
-            account_id: plain.account_id,
-            spec: plain.spec.clone(),
-            created_at: plain.created_at,
+            user_id: plain.user_id(),
+            account_id: plain.account_id(),
+            spec: plain.spec().clone(),
+            created_at: plain.created_at(),
         },
         OrderState::new(),
         None,
-        plain.updated_at,
+        plain.updated_at(),
     );
     let missing = OrderRepo::save(store, &ghost, None, at(0)).await;
     assert!(
@@ -650,13 +650,14 @@ async fn due_times_and_versions(store: &Store) {
         .await
         .expect("claim works")
         .expect("a due order");
-    assert_eq!(first.id, a1.id, "the earliest due order first");
+    assert_eq!(first.id(), a1.id(), "the earliest due order first");
     let second = OrderRepo::claim(store, &w2, now, now + lease)
         .await
         .expect("claim works")
         .expect("a due order");
     assert_eq!(
-        second.id, b1.id,
+        second.id(),
+        b1.id(),
         "the other user's order next, before a2 of the user just served"
     );
 
@@ -670,14 +671,14 @@ async fn due_times_and_versions(store: &Store) {
         .await
         .expect("fenced save works");
     first.committed();
-    OrderRepo::release(store, a1.id, &w1)
+    OrderRepo::release(store, a1.id(), &w1)
         .await
         .expect("release");
     let third = OrderRepo::claim(store, &w1, now, now + lease)
         .await
         .expect("claim works")
         .expect("a2 is due");
-    assert_eq!(third.id, a2.id, "a1 waits, a2 is due");
+    assert_eq!(third.id(), a2.id(), "a1 waits, a2 is due");
     assert_eq!(
         OrderRepo::claim(store, &worker("d3"), now, now + lease)
             .await
@@ -692,7 +693,10 @@ async fn due_times_and_versions(store: &Store) {
             .await
             .expect("claim works")
         {
-            assert!(found.insert(o.id, o).is_none(), "each order once per look");
+            assert!(
+                found.insert(o.id(), o).is_none(),
+                "each order once per look"
+            );
             if found.len() > 10 {
                 break;
             }
@@ -702,16 +706,16 @@ async fn due_times_and_versions(store: &Store) {
     let before = claimable_at(wake - Duration::seconds(1)).await;
     assert_eq!(
         before.keys().copied().collect::<Vec<_>>(),
-        vec![a2.id, b1.id],
+        vec![a2.id(), b1.id()],
         "a1 is not due before its wake-up time (the others' leases have ended)"
     );
     let at_wake = claimable_at(wake).await;
     assert!(
-        at_wake.contains_key(&a1.id),
+        at_wake.contains_key(&a1.id()),
         "a1 is due at its wake-up time"
     );
     assert_eq!(
-        at_wake[&a1.id].due_at(),
+        at_wake[&a1.id()].due_at(),
         Some(wake),
         "due_at round-trips to the microsecond"
     );
@@ -724,8 +728,8 @@ async fn due_times_and_versions(store: &Store) {
     );
 
     // Conditional writes: a copy read before another write is refused, whoever writes.
-    let stale = get_order(store, a2.id).await;
-    let mut fresh = get_order(store, a2.id).await;
+    let stale = get_order(store, a2.id()).await;
+    let mut fresh = get_order(store, a2.id()).await;
     fresh.waiting("a fresh note").expect("pending");
     OrderRepo::save(store, &fresh, None, now)
         .await
@@ -742,13 +746,13 @@ async fn due_times_and_versions(store: &Store) {
         "a fenced write from a stale copy must be Conflict, got {lost:?}"
     );
     assert_eq!(
-        get_order(store, a2.id).await.state().detail.as_deref(),
+        get_order(store, a2.id()).await.state().detail.as_deref(),
         Some("a fresh note"),
         "the refused writes changed nothing"
     );
 
     // Settle them: nothing here stays claimable for the other sections.
-    for id in [a1.id, a2.id, b1.id] {
+    for id in [a1.id(), a2.id(), b1.id()] {
         let mut o = get_order(store, id).await;
         o.failed("settled by the test").expect("pending");
         OrderRepo::save(store, &o, None, now)
@@ -777,13 +781,13 @@ async fn leases(store: &Store) {
         .await
         .expect("claim works");
     assert_eq!(
-        c1.as_ref().map(|o| o.id),
-        Some(o1.id),
+        c1.as_ref().map(|o| o.id()),
+        Some(o1.id()),
         "w1 claims the oldest pending order"
     );
     assert_eq!(
-        c2.as_ref().map(|o| o.id),
-        Some(o2.id),
+        c2.as_ref().map(|o| o.id()),
+        Some(o2.id()),
         "w2 gets the other order"
     );
     assert_eq!(c3, None, "nothing is left for w3 while both leases run");
@@ -802,10 +806,10 @@ async fn leases(store: &Store) {
         .expect("the holder's fenced save works");
     mine.committed();
     assert!(matches!(
-        OrderRepo::renew(store, o1.id, &w2, now + lease).await,
+        OrderRepo::renew(store, o1.id(), &w2, now + lease).await,
         Err(RepoError::LeaseLost)
     ));
-    OrderRepo::renew(store, o1.id, &w1, now + lease)
+    OrderRepo::renew(store, o1.id(), &w1, now + lease)
         .await
         .expect("the holder renews");
 
@@ -815,7 +819,7 @@ async fn leases(store: &Store) {
         .await
         .expect("claim works")
         .expect("an expired lease is taken over");
-    assert_eq!(taken.id, o1.id);
+    assert_eq!(taken.id(), o1.id());
     assert_eq!(
         taken.step(),
         OrderStep::KeyReady,
@@ -828,7 +832,7 @@ async fn leases(store: &Store) {
         "the old owner's save after takeover must be LeaseLost, got {late:?}"
     );
     assert!(matches!(
-        OrderRepo::renew(store, o1.id, &w1, later + lease).await,
+        OrderRepo::renew(store, o1.id(), &w1, later + lease).await,
         Err(RepoError::LeaseLost)
     ));
     let mut resumed = taken;
@@ -839,7 +843,7 @@ async fn leases(store: &Store) {
         .await
         .expect("the new owner's save works");
 
-    let history = store.order_history(o1.id).await.expect("history works");
+    let history = store.order_history(o1.id()).await.expect("history works");
     let steps: Vec<_> = history
         .iter()
         .map(|e| (e.worker.as_str(), e.step, e.status, e.attempt))
@@ -859,19 +863,19 @@ async fn leases(store: &Store) {
         .await
         .expect("claim works")
         .expect("o3 is free");
-    assert_eq!(short.id, o3.id);
+    assert_eq!(short.id(), o3.id());
     let expired = OrderRepo::save(store, &short, Some(worker("w4")), now + lease).await;
     assert!(
         matches!(expired, Err(RepoError::LeaseLost)),
         "a save after the own lease expired must be LeaseLost, got {expired:?}"
     );
     assert!(matches!(
-        OrderRepo::renew(store, o3.id, &worker("w4"), now + lease).await,
+        OrderRepo::renew(store, o3.id(), &worker("w4"), now + lease).await,
         Err(RepoError::LeaseLost)
     ));
 
     // Release: a non-owner's release changes nothing; the owner's frees the order.
-    OrderRepo::release(store, o1.id, &w1)
+    OrderRepo::release(store, o1.id(), &w1)
         .await
         .expect("release works");
     let now = OffsetDateTime::now_utc();
@@ -879,19 +883,19 @@ async fn leases(store: &Store) {
         .await
         .expect("claim works");
     assert_eq!(
-        next.map(|o| o.id),
-        Some(o3.id),
+        next.map(|o| o.id()),
+        Some(o3.id()),
         "o1 is still held by w3, o2 by w2"
     );
-    OrderRepo::release(store, o1.id, &w3)
+    OrderRepo::release(store, o1.id(), &w3)
         .await
         .expect("release works");
     let again = OrderRepo::claim(store, &worker("w6"), now, now + lease)
         .await
         .expect("claim works");
     assert_eq!(
-        again.as_ref().map(|o| o.id),
-        Some(o1.id),
+        again.as_ref().map(|o| o.id()),
+        Some(o1.id()),
         "a released order is claimable at once"
     );
 
@@ -902,10 +906,10 @@ async fn leases(store: &Store) {
     OrderRepo::save(store, &done, None, now)
         .await
         .expect("unfenced save works");
-    OrderRepo::release(store, o1.id, &worker("w6"))
+    OrderRepo::release(store, o1.id(), &worker("w6"))
         .await
         .expect("release works");
-    for (o, holder) in [(o2.id, w2), (o3.id, worker("w5"))] {
+    for (o, holder) in [(o2.id(), w2), (o3.id(), worker("w5"))] {
         let mut held = get_order(store, o).await;
         held.failed("stopped by the test").expect("pending");
         OrderRepo::save(store, &held, Some(holder), now + lease)
@@ -1231,12 +1235,12 @@ async fn moved_secrets_do_not_open(url: &str) {
         ..spec(&["bound.example.com"])
     };
     let o = order_with(&store, &first, upload).await;
-    assert_eq!(get_order(&store, o.id).await.spec.key, o.spec.key);
-    let sealed_upload = raw_column(&store, "orders", "upload_key", o.id.get()).await;
-    set_raw_column(&store, "orders", "cert_key", o.id.get(), &sealed_upload).await;
+    assert_eq!(get_order(&store, o.id()).await.spec().key, o.spec().key);
+    let sealed_upload = raw_column(&store, "orders", "upload_key", o.id().get()).await;
+    set_raw_column(&store, "orders", "cert_key", o.id().get(), &sealed_upload).await;
     refused(
         "an uploaded key moved to the cert_key column",
-        format!("{:?}", OrderRepo::get(&store, o.id).await),
+        format!("{:?}", OrderRepo::get(&store, o.id()).await),
     );
 
     // Another certificate's private key.
@@ -1381,7 +1385,7 @@ async fn parallel_claims(
         expected.insert(
             order(setup, &acct, &[&format!("n{i}.example.com")])
                 .await
-                .id,
+                .id(),
         );
     }
     let started = Instant::now();
@@ -1395,7 +1399,7 @@ async fn parallel_claims(
                 loop {
                     let now = OffsetDateTime::now_utc();
                     match OrderRepo::claim(&store, &me, now, now + Duration::seconds(60)).await {
-                        Ok(Some(o)) => claimed.push(o.id),
+                        Ok(Some(o)) => claimed.push(o.id()),
                         Ok(None) => return claimed,
                         Err(e) => panic!("{me} failed to claim: {e:?}"),
                     }
@@ -1569,7 +1573,7 @@ async fn usage_counts(store: &Store) {
     assert_eq!(store.orders_since(alice.id, at(2)).await.expect("count"), 2);
     assert_eq!(store.orders_since(alice.id, at(3)).await.expect("count"), 0);
 
-    let mut done = get_order(store, first.id).await;
+    let mut done = get_order(store, first.id()).await;
     done.failed("given up for the test")
         .expect("a pending order can fail");
     OrderRepo::save(store, &done, None, at(3))
@@ -1653,7 +1657,7 @@ async fn keys_rotate_leaves_every_secret_readable_under_the_new_key_only() {
         AccountRepo::get(&with_new, acct.id).await.expect("reads"),
         Some(acct.clone())
     );
-    assert_eq!(get_order(&with_new, o.id).await.spec.key, o.spec.key);
+    assert_eq!(get_order(&with_new, o.id()).await.spec().key, o.spec().key);
     assert_eq!(
         CertificateRepo::get(&with_new, cert.id)
             .await
@@ -1670,7 +1674,7 @@ async fn keys_rotate_leaves_every_secret_readable_under_the_new_key_only() {
         ),
         (
             "order",
-            format!("{:?}", OrderRepo::get(&with_old, o.id).await),
+            format!("{:?}", OrderRepo::get(&with_old, o.id()).await),
         ),
         (
             "certificate",

@@ -53,7 +53,12 @@ impl Default for AcmeClientConfig {
 pub enum AcmeConfigError {
     /// An extra root is not a PEM certificate.
     #[error("extra root certificate #{index} cannot be used: {reason}")]
-    Root { index: usize, reason: String },
+    Root {
+        /// Its position in the configuration, from 0.
+        index: usize,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// Neither webpki roots nor extra roots are configured.
     #[error("no trusted root certificates: enable webpki roots or configure extra roots")]
     NoRoots,

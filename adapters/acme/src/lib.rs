@@ -9,6 +9,8 @@
 //! - Problem documents leave this crate as readable text (`type: detail; ...`), never as
 //!   library types; credentials never appear in logs or errors.
 
+#![warn(missing_docs)]
+
 mod account_keys;
 mod client;
 mod config;

@@ -5,6 +5,8 @@
 //! [`acmeport_domain::ports::TokenSigner`] and [`acmeport_domain::ports::Clock`] ports.
 //! Nothing here knows about HTTP.
 
+#![warn(missing_docs)]
+
 mod api_keys;
 mod cache;
 mod clock;

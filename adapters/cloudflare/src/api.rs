@@ -5,8 +5,8 @@
 //! 81000, so their bodies fail to parse there and only the HTTP status survives. This
 //! module keeps the codes, which are what users search Cloudflare's documentation for.
 
+use acmeport_domain::Secret;
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -20,7 +20,7 @@ pub(crate) const PRODUCTION: &str = "https://api.cloudflare.com/client/v4/";
 pub(crate) struct Api {
     http: reqwest::Client,
     base: Url,
-    token: SecretString,
+    token: Secret,
 }
 
 /// One error of a v4 answer.
@@ -101,11 +101,7 @@ struct ErrorEnvelope {
 }
 
 impl Api {
-    pub(crate) fn new(
-        base: Url,
-        token: SecretString,
-        timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(base: Url, token: Secret, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Self { http, base, token })
     }
@@ -131,7 +127,7 @@ impl Api {
         let mut request = self
             .http
             .request(method, url)
-            .bearer_auth(self.token.expose_secret());
+            .bearer_auth(self.token.expose());
         if let Some(body) = body {
             request = request.json(body);
         }

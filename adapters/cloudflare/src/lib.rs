@@ -4,13 +4,14 @@
 //! Cloudflare keeps each TXT value as its own record, so two values on one name coexist
 //! without merging; `cleanup` deletes the records of our value only.
 
+#![warn(missing_docs)]
+
 mod api;
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::{find_zone, redact_provider_text, unquote_txt, TxtRecord};
+use acmeport_domain::{find_zone, redact_provider_text, unquote_txt, Secret, TxtRecord};
 use api::{Api, ApiError, NewTxt};
 use async_trait::async_trait;
-use secrecy::SecretString;
 use std::fmt;
 use std::time::Duration;
 use tracing::{debug, info};
@@ -24,7 +25,7 @@ const RECORD_DOES_NOT_EXIST: u32 = 81044;
 #[derive(Debug, Clone)]
 pub struct CloudflareSettings {
     /// An API token with Zone:Read and DNS:Edit on the zones used.
-    pub api_token: ApiToken,
+    pub api_token: Secret,
     /// Another API base than `https://api.cloudflare.com/client/v4/` (tests); a missing
     /// trailing `/` is added.
     pub base_url: Option<String>,
@@ -39,7 +40,7 @@ pub struct CloudflareSettings {
 impl CloudflareSettings {
     /// Settings with the defaults: zone discovered, TTL 120 s, 30 s per request.
     #[must_use]
-    pub fn new(api_token: ApiToken) -> Self {
+    pub fn new(api_token: Secret) -> Self {
         Self {
             api_token,
             base_url: None,
@@ -47,23 +48,6 @@ impl CloudflareSettings {
             ttl: 120,
             timeout: Duration::from_secs(30),
         }
-    }
-}
-
-/// A Cloudflare API token. Its `Debug` prints `***`.
-#[derive(Clone)]
-pub struct ApiToken(SecretString);
-
-impl ApiToken {
-    #[must_use]
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(SecretString::from(token.into()))
-    }
-}
-
-impl fmt::Debug for ApiToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -113,7 +97,7 @@ impl CloudflareProvider {
             format!("{base}/")
         };
         let base = url::Url::parse(&base).map_err(|_| SettingsError::BaseUrl(base.clone()))?;
-        let api = Api::new(base, settings.api_token.0, settings.timeout)
+        let api = Api::new(base, settings.api_token, settings.timeout)
             .map_err(|e| SettingsError::Client(e.to_string()))?;
         Ok(Self {
             api,
@@ -249,7 +233,7 @@ mod tests {
 
     #[test]
     fn tokens_do_not_print() {
-        let settings = CloudflareSettings::new(ApiToken::new("very-secret-token"));
+        let settings = CloudflareSettings::new(Secret::new("very-secret-token"));
         assert!(!format!("{settings:?}").contains("very-secret-token"));
     }
 }

@@ -2,9 +2,9 @@
 //! the deadline and an answer larger than the body cap both fail as transient errors,
 //! within the deadline.
 
-use acmeport_cloudflare::{ApiToken, CloudflareProvider, CloudflareSettings};
+use acmeport_cloudflare::{CloudflareProvider, CloudflareSettings};
 use acmeport_domain::ports::{DnsError, DnsProvider};
-use acmeport_domain::TxtRecord;
+use acmeport_domain::{Secret, TxtRecord};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const DEADLINE: Duration = Duration::from_secs(1);
 
 fn provider(server: &MockServer) -> CloudflareProvider {
-    let mut settings = CloudflareSettings::new(ApiToken::new("test-token"));
+    let mut settings = CloudflareSettings::new(Secret::new("test-token"));
     settings.base_url = Some(format!("{}/client/v4/", server.uri()));
     settings.timeout = DEADLINE;
     CloudflareProvider::new(settings).expect("provider")

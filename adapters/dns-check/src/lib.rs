@@ -8,6 +8,8 @@
 //! cache, because a recursive resolver's answer says nothing about the servers the CA will
 //! ask.
 
+#![warn(missing_docs)]
+
 use acmeport_domain::ports::{NameserverAnswer, PropagationChecker, PropagationError};
 use acmeport_domain::{zone_candidates, TxtRecord};
 use async_trait::async_trait;

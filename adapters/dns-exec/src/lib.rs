@@ -9,6 +9,8 @@
 //! program's standard error (its last lines), which is what an operator needs to see in
 //! the order's error.
 
+#![warn(missing_docs)]
+
 use acmeport_domain::ports::{DnsError, DnsProvider};
 use acmeport_domain::{redact_provider_text, TxtRecord};
 use async_trait::async_trait;

@@ -61,11 +61,16 @@ impl AcmeDnsSettings {
 /// One registered acme-dns account, as stored. Its `Debug` hides the password.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AcmeDnsAccount {
+    /// The account's user name (`X-Api-User`).
     pub username: String,
+    /// The account's password (`X-Api-Key`).
     pub password: String,
+    /// The full name of the account's TXT record, the CNAME target of `_acme-challenge.<name>`.
     pub fulldomain: String,
+    /// The account's subdomain, sent with every update.
     pub subdomain: String,
     #[serde(default)]
+    /// The networks allowed to update the record (empty: any).
     pub allowfrom: Vec<String>,
 }
 

@@ -4,10 +4,12 @@
 //! They live in one crate because they share everything below the API itself: one
 //! reqwest client setup, one translation of HTTP answers into [`DnsError`]s (401/403 are
 //! credentials, 429 and 5xx are temporary, the rest carries the server's own reason),
-//! and `secrecy` for their keys. None of them pulls an SDK, so separate crates would
-//! only add manifests and link units.
+//! and the domain's [`Secret`](acmeport_domain::Secret) for their keys. None of them
+//! pulls an SDK, so separate crates would only add manifests and link units.
 //!
 //! [`DnsError`]: acmeport_domain::ports::DnsError
+
+#![warn(missing_docs)]
 
 mod acme_dns;
 mod http;

@@ -9,10 +9,10 @@
 
 use crate::http::{self, SettingsError};
 use acmeport_domain::ports::{DnsError, DnsProvider};
+use acmeport_domain::Secret;
 use acmeport_domain::{find_zone, normalize_name, unquote_txt, TxtRecord};
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct PowerDnsSettings {
     /// The web server's base URL (`http://127.0.0.1:8081`); `/api/v1/...` is appended.
     pub api_url: String,
     /// The API key (`api-key` in pdns.conf), sent as `X-API-Key`.
-    pub api_key: SecretString,
+    pub api_key: Secret,
     /// The server id in API paths; `localhost` on a plain PowerDNS Authoritative.
     pub server_id: String,
     /// The zone (`example.com`); `None` finds it by walking up each name.
@@ -41,7 +41,7 @@ impl PowerDnsSettings {
     /// Settings with the defaults: server `localhost`, zone discovered, TTL 60 s, 30 s per
     /// request.
     #[must_use]
-    pub fn new(api_url: impl Into<String>, api_key: SecretString) -> Self {
+    pub fn new(api_url: impl Into<String>, api_key: Secret) -> Self {
         Self {
             api_url: api_url.into(),
             api_key,
@@ -58,7 +58,7 @@ pub struct PowerDnsProvider {
     http: reqwest::Client,
     /// `<api_url>/api/v1/servers/<server id>/`
     server: Url,
-    api_key: SecretString,
+    api_key: Secret,
     zone: Option<String>,
     ttl: u32,
     write_lock: Mutex<()>,
@@ -149,7 +149,7 @@ impl PowerDnsProvider {
         let mut request = self
             .http
             .request(method, url)
-            .header("X-API-Key", self.api_key.expose_secret());
+            .header("X-API-Key", self.api_key.expose());
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -321,10 +321,8 @@ mod tests {
 
     #[test]
     fn paths_hold_the_server_id_and_the_zone_id() {
-        let mut settings = PowerDnsSettings::new(
-            "http://127.0.0.1:8081/pdns",
-            SecretString::from("key-123".to_owned()),
-        );
+        let mut settings =
+            PowerDnsSettings::new("http://127.0.0.1:8081/pdns", Secret::new("key-123"));
         settings.server_id = "ns-a".to_owned();
         let provider = PowerDnsProvider::new(settings).expect("valid settings");
         assert_eq!(
@@ -336,8 +334,7 @@ mod tests {
 
     #[test]
     fn bad_server_ids_are_refused() {
-        let mut settings =
-            PowerDnsSettings::new("http://127.0.0.1:8081", SecretString::from("k".to_owned()));
+        let mut settings = PowerDnsSettings::new("http://127.0.0.1:8081", Secret::new("k"));
         settings.server_id = "a/b".to_owned();
         assert!(PowerDnsProvider::new(settings).is_err());
     }

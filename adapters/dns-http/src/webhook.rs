@@ -10,9 +10,9 @@
 
 use crate::http::{self, SettingsError};
 use acmeport_domain::ports::{DnsError, DnsProvider};
+use acmeport_domain::Secret;
 use acmeport_domain::TxtRecord;
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::info;
@@ -27,11 +27,13 @@ pub enum WebhookAuth {
     None,
     /// HTTP Basic.
     Basic {
+        /// The user name.
         username: String,
-        password: SecretString,
+        /// The password.
+        password: Secret,
     },
     /// `Authorization: Bearer <token>`.
-    Bearer(SecretString),
+    Bearer(Secret),
 }
 
 /// Where to send the two calls.
@@ -41,6 +43,7 @@ pub struct WebhookSettings {
     pub present_url: String,
     /// The URL that receives `cleanup` calls.
     pub cleanup_url: String,
+    /// How the calls authenticate.
     pub auth: WebhookAuth,
     /// Limit for one request.
     pub timeout: Duration,
@@ -114,9 +117,9 @@ impl WebhookProvider {
         request = match &self.auth {
             WebhookAuth::None => request,
             WebhookAuth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose_secret()))
+                request.basic_auth(username, Some(password.expose()))
             }
-            WebhookAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+            WebhookAuth::Bearer(token) => request.bearer_auth(token.expose()),
         };
         let who = format!("webhook {action} ({})", url_without_secrets(url));
         let response = request
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn secrets_do_not_show() {
         let mut settings = WebhookSettings::from_endpoint("https://u:pw@dns.example.com/x?key=k1");
-        settings.auth = WebhookAuth::Bearer(SecretString::from("tok-123".to_owned()));
+        settings.auth = WebhookAuth::Bearer(Secret::new("tok-123"));
         let provider = WebhookProvider::new(settings).expect("valid settings");
         let debug = format!("{provider:?}");
         assert!(!debug.contains("tok-123"), "{debug}");

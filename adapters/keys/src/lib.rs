@@ -8,6 +8,8 @@
 //! and key formats. Every failure leaves it as a [`CsrError`] whose text is fit for a user;
 //! no key material ever appears in an error or a log line.
 
+#![warn(missing_docs)]
+
 mod csr;
 mod inspect;
 mod key;

@@ -7,10 +7,12 @@
 //! idempotent on the server side: a duplicate add and the delete of an absent RR are
 //! silently ignored.
 
+#![warn(missing_docs)]
+
 mod settings;
 mod wire;
 
-pub use settings::{Rfc2136Settings, SettingsError, TsigSecret};
+pub use settings::{Rfc2136Settings, SettingsError};
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
 use acmeport_domain::TxtRecord;

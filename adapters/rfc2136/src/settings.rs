@@ -1,7 +1,6 @@
-//! Settings of the RFC 2136 provider, and the TSIG secret that never prints.
+//! Settings of the RFC 2136 provider.
 
-use secrecy::{ExposeSecret, SecretString};
-use std::fmt;
+use acmeport_domain::Secret;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ pub struct Rfc2136Settings {
     /// The TSIG key name, as configured on the server (`acmeport` in `key "acmeport" {..}`).
     pub key_name: String,
     /// The TSIG secret (HMAC-SHA256), base64 as in BIND's `secret "..."`.
-    pub secret: TsigSecret,
+    pub secret: Secret,
     /// TTL of the records written.
     pub ttl: u32,
     /// Limit for one exchange with the server (connect, send, answer).
@@ -25,7 +24,7 @@ pub struct Rfc2136Settings {
 impl Rfc2136Settings {
     /// Settings with the defaults: zone discovered, TTL 60 s, 10 s timeout.
     #[must_use]
-    pub fn new(server: SocketAddr, key_name: impl Into<String>, secret: TsigSecret) -> Self {
+    pub fn new(server: SocketAddr, key_name: impl Into<String>, secret: Secret) -> Self {
         Self {
             server,
             zone: None,
@@ -34,28 +33,6 @@ impl Rfc2136Settings {
             ttl: 60,
             timeout: Duration::from_secs(10),
         }
-    }
-}
-
-/// A base64 TSIG secret. Its `Debug` prints `***`.
-#[derive(Clone)]
-pub struct TsigSecret(SecretString);
-
-impl TsigSecret {
-    /// Wraps the base64 text of a secret.
-    #[must_use]
-    pub fn new(base64: impl Into<String>) -> Self {
-        Self(SecretString::from(base64.into()))
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for TsigSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 

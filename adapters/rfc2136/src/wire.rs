@@ -8,8 +8,9 @@
 //! TSIG error readable. TCP avoids UDP retransmission logic; every RFC 2136 server takes
 //! updates over TCP.
 
-use crate::settings::{SettingsError, TsigSecret};
+use crate::settings::SettingsError;
 use acmeport_domain::ports::DnsError;
+use acmeport_domain::Secret;
 use base64::Engine;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
@@ -33,7 +34,7 @@ impl Exchanger {
     pub(crate) fn new(
         server: SocketAddr,
         key_name: &str,
-        secret: &TsigSecret,
+        secret: &Secret,
         timeout: Duration,
     ) -> Result<Self, SettingsError> {
         let key = base64::engine::general_purpose::STANDARD
@@ -215,7 +216,7 @@ mod tests {
         Exchanger::new(
             "127.0.0.1:53".parse().expect("address"),
             "acmeport",
-            &TsigSecret::new("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="),
+            &Secret::new("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="),
             Duration::from_secs(1),
         )
         .expect("valid settings")
@@ -242,7 +243,7 @@ mod tests {
         let err = Exchanger::new(
             "127.0.0.1:53".parse().expect("address"),
             "acmeport",
-            &TsigSecret::new("not base64!"),
+            &Secret::new("not base64!"),
             Duration::from_secs(1),
         )
         .err()
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let secret = TsigSecret::new("c2VjcmV0");
+        let secret = Secret::new("c2VjcmV0");
         assert_eq!(format!("{secret:?}"), "***");
     }
 }

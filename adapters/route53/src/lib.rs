@@ -11,10 +11,12 @@
 //! wildcard-and-apex case of one order. Two processes changing the same name at the same
 //! instant can still lose a value; Route53 offers no conditional UPSERT.
 
+#![warn(missing_docs)]
+
 mod errors;
 mod settings;
 
-pub use settings::{Route53Settings, SecretKey, StaticCredentials};
+pub use settings::{Route53Settings, StaticCredentials};
 
 use acmeport_domain::ports::{DnsError, DnsProvider};
 use acmeport_domain::{find_zone, normalize_name, unquote_txt, TxtRecord};
@@ -33,7 +35,6 @@ use aws_sdk_route53::types::{
 };
 use aws_sdk_route53::Client;
 use errors::{build_error, translate};
-use secrecy::ExposeSecret;
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -89,10 +90,10 @@ impl Route53Provider {
         if let Some(keys) = &settings.credentials {
             loader = loader.credentials_provider(Credentials::new(
                 keys.access_key_id.clone(),
-                keys.secret_access_key.expose().expose_secret().to_owned(),
+                keys.secret_access_key.expose().to_owned(),
                 keys.session_token
                     .as_ref()
-                    .map(|token| token.expose().expose_secret().to_owned()),
+                    .map(|token| token.expose().to_owned()),
                 None,
                 "acmeport-configuration",
             ));

@@ -1,7 +1,6 @@
 //! Settings of the Route53 provider, with keys that never print.
 
-use secrecy::SecretString;
-use std::fmt;
+use acmeport_domain::Secret;
 use std::time::Duration;
 
 /// How to reach Route53 and which zone to write to.
@@ -53,28 +52,10 @@ impl Default for Route53Settings {
 /// An access key pair from configuration.
 #[derive(Debug, Clone)]
 pub struct StaticCredentials {
+    /// The AWS access key id.
     pub access_key_id: String,
-    pub secret_access_key: SecretKey,
-    pub session_token: Option<SecretKey>,
-}
-
-/// A secret string whose `Debug` prints `***`.
-#[derive(Clone)]
-pub struct SecretKey(SecretString);
-
-impl SecretKey {
-    #[must_use]
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(SecretString::from(secret.into()))
-    }
-
-    pub(crate) fn expose(&self) -> &SecretString {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+    /// The AWS secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials, if any.
+    pub session_token: Option<Secret>,
 }

@@ -47,22 +47,34 @@ pub enum CipherError {
     /// The key file cannot be read or written.
     #[error("key file {path}: {source}")]
     KeyFile {
+        /// The key file.
         path: String,
         #[source]
+        /// The I/O failure.
         source: std::io::Error,
     },
     /// The key file may be read by group or others; names the file and its mode.
     #[error(
         "key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
     )]
-    KeyFileOpen { path: String, mode: u32 },
+    KeyFileOpen {
+        /// The key file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The stored value is not in a format this version reads.
     #[error("stored secret in column {0} has an unknown format")]
     Format(&'static str),
     /// No configured master key decrypts the stored value (wrong or missing key, or a
     /// ciphertext moved from another row or column); names the column and the row.
     #[error("no configured master key decrypts column {column} of row {row}")]
-    Decrypt { column: &'static str, row: i64 },
+    Decrypt {
+        /// The column of the value.
+        column: &'static str,
+        /// The id of the row.
+        row: i64,
+    },
     /// Encryption failed (never expected with AES-GCM and in-memory buffers).
     #[error("encryption failed")]
     Encrypt,

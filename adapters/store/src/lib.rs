@@ -29,6 +29,8 @@
 //! text reaches the domain as a business error: constraint failures are translated to
 //! [`RepoError`] variants here.
 
+#![warn(missing_docs)]
+
 mod accounts;
 mod certificates;
 mod cipher;

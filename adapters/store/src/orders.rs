@@ -37,10 +37,13 @@ pub(crate) const CERT_KEY: &str = "orders.cert_key";
 pub struct OrderEvent {
     /// The attempt the step belongs to (1, then one more per reissue).
     pub attempt: u32,
+    /// The step written.
     pub step: OrderStep,
+    /// The status written.
     pub status: OrderStatus,
     /// The worker that held the lease when it wrote the step.
     pub worker: String,
+    /// When it was written.
     pub at: OffsetDateTime,
     /// The due time the write left: after `at` when the worker let the order wait and
     /// released it, so another worker may take the next step before the lease ends.
@@ -158,7 +161,7 @@ impl Store {
         let cert_key = state
             .cert_key
             .as_ref()
-            .map(|k| self.cipher.seal_str(CERT_KEY, order.id.get(), k.expose()))
+            .map(|k| self.cipher.seal_str(CERT_KEY, order.id().get(), k.expose()))
             .transpose()?;
         Ok(orders::ActiveModel {
             status: Set(state.status.as_str().to_owned()),
@@ -170,8 +173,8 @@ impl Store {
             error: Set(state.error.clone()),
             detail: Set(state.detail.clone()),
             attempt: Set(i32::try_from(state.attempt).unwrap_or(i32::MAX)),
-            resolved_cert_id: Set(order.resolved_cert_id.map(CertificateId::get)),
-            updated_at: Set(db_time(order.updated_at)),
+            resolved_cert_id: Set(order.resolved_cert_id().map(CertificateId::get)),
+            updated_at: Set(db_time(order.updated_at())),
             version: Set(Self::version_of(order) + 1),
             due_at_us: Set(state.due_at.map(unix_micros)),
             progress: Set(progress_json(&state.progress)),
@@ -189,7 +192,7 @@ impl Store {
         order: &Order,
         worker: Option<&WorkerId>,
     ) -> Result<RepoError, RepoError> {
-        let row = orders::Entity::find_by_id(order.id.get())
+        let row = orders::Entity::find_by_id(order.id().get())
             .select_only()
             .column(orders::Column::Version)
             .column(orders::Column::LeaseOwner)
@@ -256,7 +259,7 @@ impl Store {
         let txn = self.db.begin().await.map_err(backend)?;
         let result = orders::Entity::update_many()
             .set(changes)
-            .filter(orders::Column::Id.eq(order.id.get()))
+            .filter(orders::Column::Id.eq(order.id().get()))
             .filter(orders::Column::Version.eq(Self::version_of(order)))
             .filter(orders::Column::LeaseOwner.eq(worker.as_str()))
             .filter(orders::Column::LeaseUntilUs.gt(unix_micros(now)))
@@ -270,7 +273,7 @@ impl Store {
         }
         let state = order.state();
         order_events::ActiveModel {
-            order_id: Set(order.id.get()),
+            order_id: Set(order.id().get()),
             attempt: Set(i32::try_from(state.attempt).unwrap_or(i32::MAX)),
             step: Set(state.step.as_str().to_owned()),
             status: Set(state.status.as_str().to_owned()),
@@ -489,7 +492,7 @@ impl OrderRepo for Store {
         let txn = self.db.begin().await.map_err(backend)?;
         let result = orders::Entity::update_many()
             .set(self.state_changes(order)?)
-            .filter(orders::Column::Id.eq(order.id.get()))
+            .filter(orders::Column::Id.eq(order.id().get()))
             .filter(orders::Column::Version.eq(Self::version_of(order)))
             .exec(&txn)
             .await

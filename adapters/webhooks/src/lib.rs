@@ -14,6 +14,8 @@
 //! Architecture invariant: secrets never reach logs or `Debug`; a redirect is not
 //! followed (the signed request goes only where it was configured to go).
 
+#![warn(missing_docs)]
+
 use acmeport_domain::ports::{WebhookEndpoint, WebhookError, WebhookSender};
 use acmeport_domain::{EventKind, StoredEvent};
 use async_trait::async_trait;
@@ -98,7 +100,9 @@ impl WebhookSecret {
 /// One configured endpoint.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// Where the events are posted.
     pub url: url::Url,
+    /// The signing secret (`whsec_<base64>` in the Standard Webhooks convention).
     pub secret: WebhookSecret,
     /// The events it wants; `None` means all.
     pub events: Option<Vec<EventKind>>,

@@ -1,29 +1,38 @@
 //! A secret configuration value: readable where it is used, `***` everywhere it is shown
-//! (`Debug`, and the `Serialize` that `config check` prints).
+//! (`Debug`, and the `Serialize` that `config check` prints). It holds the domain's
+//! [`acmeport_domain::Secret`], which the adapters take as it is.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// A password, API token, TSIG secret or key from configuration.
+/// A password, API token, TSIG secret or key from configuration: the domain's secret,
+/// read from and shown in configuration.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(acmeport_domain::Secret);
 
 impl Secret {
     /// Wraps a secret text.
     #[must_use]
     pub fn new(text: impl Into<String>) -> Self {
-        Self(SecretString::from(text.into()))
+        Self(acmeport_domain::Secret::new(text))
     }
 
     /// The secret text. Call only where the secret is used, never to show it.
     #[must_use]
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
+        self.0.expose()
     }
 
-    /// The secret as `secrecy`'s type, for adapters that take one.
+    /// The secret as the adapters take it.
+    #[must_use]
+    pub fn secret(&self) -> acmeport_domain::Secret {
+        self.0.clone()
+    }
+
+    /// The secret as `secrecy`'s type, for the master keys of the store's cipher and the
+    /// metrics token of the HTTP adapter, which still take one.
     #[must_use]
     pub fn to_secret_string(&self) -> SecretString {
         SecretString::from(self.expose().to_owned())

@@ -53,7 +53,9 @@ impl fmt::Debug for DirectoryUrl {
 /// Whether an account may still be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountStatus {
+    /// The account can register orders.
     Valid,
+    /// The account was deactivated at the CA; it takes no new orders and is never renewed.
     Deactivated,
 }
 
@@ -71,29 +73,42 @@ impl AccountStatus {
 /// An ACME account held for a user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcmeAccount {
+    /// Assigned by the repository.
     pub id: AccountId,
+    /// The user who owns the account.
     pub user_id: UserId,
+    /// The contact address registered at the CA.
     pub email: Email,
+    /// The ACME directory of the CA the account lives at.
     pub directory: DirectoryUrl,
     /// The account URL the ACME server assigned.
     pub uri: String,
+    /// Whether the account may still be used.
     pub status: AccountStatus,
     /// Defaults for the CSR subjects of this account's orders.
     pub subject: CsrSubject,
     /// The account key and URL, serialized by the ACME adapter. Encrypted at rest.
     pub credentials: AccountCredentials,
+    /// When it was registered.
     pub created_at: OffsetDateTime,
 }
 
 /// An account to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAcmeAccount {
+    /// The user who owns the account.
     pub user_id: UserId,
+    /// The contact address registered at the CA.
     pub email: Email,
+    /// The ACME directory of the CA the account lives at.
     pub directory: DirectoryUrl,
+    /// The account URL the ACME server assigned.
     pub uri: String,
+    /// Defaults for the CSR subjects of this account's orders.
     pub subject: CsrSubject,
+    /// The account key and URL, serialized by the ACME adapter.
     pub credentials: AccountCredentials,
+    /// When it was registered.
     pub created_at: OffsetDateTime,
 }
 

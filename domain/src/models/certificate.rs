@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 /// Whether a certificate may still be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertificateStatus {
+    /// Usable.
     Valid,
+    /// Revoked at the CA; `revoked_at` says when.
     Revoked,
 }
 
@@ -26,10 +28,15 @@ impl CertificateStatus {
 #[non_exhaustive]
 pub enum RevocationReason {
     #[default]
+    /// No reason given (code 0).
     Unspecified,
+    /// The private key is compromised (code 1); the key is never used again.
     KeyCompromise,
+    /// The subject's name or other information changed (code 3).
     AffiliationChanged,
+    /// A newer certificate replaces it (code 4).
     Superseded,
+    /// The certificate is no longer needed (code 5).
     CessationOfOperation,
 }
 
@@ -87,7 +94,9 @@ pub struct CertificateInfo {
     pub issuer: String,
     /// The serial number, lower-case hex.
     pub serial: String,
+    /// The start of the validity period.
     pub not_before: OffsetDateTime,
+    /// The end of the validity period.
     pub not_after: OffsetDateTime,
     /// The DNS names of the subject alternative name extension.
     pub names: Vec<String>,
@@ -96,17 +105,25 @@ pub struct CertificateInfo {
 /// A certificate as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Certificate {
+    /// Assigned by the repository.
     pub id: CertificateId,
+    /// The order it was issued for.
     pub order_id: OrderId,
+    /// The user who owns it (the order's user).
     pub user_id: UserId,
+    /// The ACME account it was issued through.
     pub account_id: AccountId,
+    /// Whether it may still be used.
     pub status: CertificateStatus,
+    /// What was read from the issued chain.
     pub info: CertificateInfo,
     /// The private key, when the service generated it or the user uploaded it.
     pub key: Option<PrivateKeyPem>,
     /// The CSR the certificate was finalized with, PEM.
     pub csr: String,
+    /// When it was stored.
     pub created_at: OffsetDateTime,
+    /// When it was revoked (revoked certificates only).
     pub revoked_at: Option<OffsetDateTime>,
     /// Why it was revoked (revoked certificates only).
     pub revocation_reason: Option<RevocationReason>,
@@ -143,11 +160,18 @@ impl Certificate {
 /// A certificate to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCertificate {
+    /// The order it was issued for.
     pub order_id: OrderId,
+    /// The user who owns it (the order's user).
     pub user_id: UserId,
+    /// The ACME account it was issued through.
     pub account_id: AccountId,
+    /// What was read from the issued chain.
     pub info: CertificateInfo,
+    /// The private key, when the service generated it or the user uploaded it.
     pub key: Option<PrivateKeyPem>,
+    /// The CSR the certificate was finalized with, PEM.
     pub csr: String,
+    /// When it is stored.
     pub created_at: OffsetDateTime,
 }

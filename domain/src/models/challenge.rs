@@ -137,7 +137,9 @@ impl fmt::Debug for ProviderName {
 /// no trailing dot) and the value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TxtRecord {
+    /// The full record name, without trailing dot.
     pub name: String,
+    /// The TXT value, unquoted.
     pub value: String,
 }
 
@@ -147,6 +149,7 @@ pub struct TxtRecord {
 pub struct ChallengeToSolve {
     /// The identifier this authorization is for (`*.example.com` for a wildcard).
     pub identifier: String,
+    /// The challenge type to answer.
     pub kind: ChallengeKind,
     /// The challenge token.
     pub token: String,
@@ -162,11 +165,16 @@ pub struct ChallengeToSolve {
 pub enum Published {
     /// A TXT record written through the named DNS provider.
     Dns {
+        /// The provider instance that wrote the record (and must remove it).
         provider: ProviderName,
+        /// The record written.
         record: TxtRecord,
     },
     /// An HTTP-01 token served by the built-in responder.
-    Http { token: String },
+    Http {
+        /// The challenge token (the last segment of the path the CA requests).
+        token: String,
+    },
 }
 
 #[cfg(test)]

@@ -6,22 +6,31 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainNameError {
     #[error("domain name is empty")]
+    /// The text is empty.
     Empty,
     #[error("domain name is longer than 253 characters")]
+    /// Over 253 characters.
     TooLong,
     #[error("label `{0}` is longer than 63 characters")]
+    /// A label is over 63 characters; names it.
     LabelTooLong(String),
     #[error("domain name has an empty label")]
+    /// A label is empty (two dots in a row).
     EmptyLabel,
     #[error("label `{0}` may only hold letters, digits and inner hyphens")]
+    /// A label holds something other than letters, digits and inner hyphens; names it.
     InvalidLabel(String),
     #[error("a wildcard is only allowed as the whole leftmost label (`*.example.com`)")]
+    /// A `*` anywhere but as the whole leftmost label.
     MisplacedWildcard,
     #[error("domain name needs at least two labels")]
+    /// Only one label (`localhost`).
     SingleLabel,
     #[error("the top-level label may not be numeric (IP addresses are not domain names)")]
+    /// The top-level label is numeric (an IP address).
     NumericTld,
     #[error("domain name is not valid IDNA: {0}")]
+    /// The internationalized name cannot be converted to punycode; says why.
     Idna(String),
 }
 
@@ -148,14 +157,20 @@ pub struct Identifiers(Vec<DomainName>);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentifiersError {
     #[error("at least one domain name is required")]
+    /// No name at all.
     Empty,
     #[error("at most {max} domain names are allowed in one order", max = Identifiers::MAX)]
+    /// More than [`Identifiers::MAX`] names.
     TooMany,
     #[error("domain `{0}` is listed twice")]
+    /// A name appears twice; names it.
     Duplicate(String),
     #[error("domain #{index}: {error}")]
+    /// A name is invalid.
     Invalid {
+        /// Its position in the list, from 0.
         index: usize,
+        /// Why it is invalid.
         error: DomainNameError,
     },
 }

@@ -7,12 +7,15 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
     #[error("e-mail address must have the form local@domain")]
+    /// Not of the form `local@domain`.
     Shape,
     #[error(
         "the local part of the e-mail address is empty, too long or holds forbidden characters"
     )]
+    /// The local part is empty, too long or holds forbidden characters.
     LocalPart,
     #[error("the domain of the e-mail address is invalid: {0}")]
+    /// The domain is not a valid domain name; says why.
     Domain(String),
 }
 

@@ -9,10 +9,15 @@ use std::str::FromStr;
 #[non_exhaustive]
 pub enum KeySpec {
     #[default]
+    /// RSA, 2048 bits (the default).
     Rsa2048,
+    /// RSA, 3072 bits.
     Rsa3072,
+    /// RSA, 4096 bits.
     Rsa4096,
+    /// ECDSA on P-256.
     EcdsaP256,
+    /// ECDSA on P-384.
     EcdsaP384,
 }
 

@@ -67,12 +67,17 @@ impl fmt::Display for EventKind {
 /// order again) keeps one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainEvent {
+    /// What happened.
     pub kind: EventKind,
+    /// The user whose order or certificate it concerns.
     pub user_id: UserId,
+    /// The order concerned, if any.
     pub order_id: Option<OrderId>,
+    /// The certificate concerned (issued, revoked, expiring), if any.
     pub certificate_id: Option<CertificateId>,
     /// The certificate a renewal replaced.
     pub replaced_certificate_id: Option<CertificateId>,
+    /// The names of the order or certificate.
     pub domains: Vec<String>,
     /// The error of a failed order or renewal.
     pub error: Option<String>,
@@ -80,6 +85,7 @@ pub struct DomainEvent {
     pub reason: Option<RevocationReason>,
     /// The threshold (days before `not_after`) an expiry warning is for.
     pub days: Option<u32>,
+    /// The end of the certificate's validity, when a certificate is concerned.
     pub not_after: Option<OffsetDateTime>,
     key: String,
 }
@@ -318,6 +324,7 @@ impl DeliveryState {
 /// How a stored event's delivery went so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// Where the delivery stands.
     pub state: DeliveryState,
     /// Delivery attempts made (each tries every endpoint still missing the event).
     pub attempts: u32,
@@ -349,9 +356,13 @@ impl Delivery {
 /// An event as stored, with its delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
+    /// Assigned by the repository.
     pub id: EventId,
+    /// The event itself.
     pub event: DomainEvent,
+    /// When it was stored.
     pub created_at: OffsetDateTime,
+    /// How its webhook delivery went so far.
     pub delivery: Delivery,
 }
 

@@ -119,14 +119,18 @@ impl fmt::Display for OrderStep {
 /// What the user asked for. Fixed when the order is created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderSpec {
+    /// The names of the certificate, in the order given.
     pub identifiers: Identifiers,
+    /// How the names are validated (DNS-01 or HTTP-01).
     pub challenge: ChallengeKind,
     /// The DNS provider instance (DNS-01 only).
     pub provider: Option<ProviderName>,
+    /// The e-mail address put in the CSR's subject, if any.
     pub email: Option<Email>,
     /// The subject fields the order names itself (account and configuration fill the rest
     /// when the CSR is built).
     pub subject: CsrSubject,
+    /// The key type generated for each attempt (unless a key or CSR was uploaded).
     pub key_spec: KeySpec,
     /// A CSR the user uploaded, PEM.
     pub csr: Option<String>,
@@ -141,7 +145,9 @@ pub struct OrderSpec {
 /// through the transition methods of [`Order`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderState {
+    /// The status the API shows.
     pub status: OrderStatus,
+    /// The last step finished (of the current attempt).
     pub step: OrderStep,
     /// The ACME order URL of the current attempt.
     pub acme_url: Option<String>,
@@ -199,23 +205,37 @@ impl Default for OrderState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("order {order} cannot {action} while {status} at step {step}")]
 pub struct TransitionError {
+    /// The order.
     pub order: OrderId,
+    /// What was attempted, as words (`record its ACME order`).
     pub action: &'static str,
+    /// The order's status at the time.
     pub status: OrderStatus,
+    /// The order's step at the time.
     pub step: OrderStep,
 }
 
 /// An order for one certificate (and its reissues).
+///
+/// Its fields are private: the state changes only through the transition methods, which
+/// check that each step is taken in turn, and is read through accessors. Repositories
+/// rebuild a stored order with [`Order::restore`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
-    pub id: OrderId,
-    pub user_id: UserId,
-    pub account_id: AccountId,
-    pub spec: OrderSpec,
+    /// Assigned by the repository.
+    id: OrderId,
+    /// The user who owns the order.
+    user_id: UserId,
+    /// The ACME account it is placed through.
+    account_id: AccountId,
+    /// What the user asked for.
+    spec: OrderSpec,
     /// The newest certificate stored for this order.
-    pub resolved_cert_id: Option<CertificateId>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    resolved_cert_id: Option<CertificateId>,
+    /// When it was created.
+    created_at: OffsetDateTime,
+    /// When it was last stored.
+    updated_at: OffsetDateTime,
     state: OrderState,
     /// Raised by transitions, stored with the next save in the same transaction.
     events: PendingEvents,
@@ -224,14 +244,21 @@ pub struct Order {
 /// An order to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
+    /// The user who owns the order.
     pub user_id: UserId,
+    /// The ACME account it is placed through.
     pub account_id: AccountId,
+    /// What the user asked for.
     pub spec: OrderSpec,
+    /// When it is created.
     pub created_at: OffsetDateTime,
 }
 
 impl Order {
-    /// Rebuilds an order from storage.
+    /// Rebuilds an order from storage: **for repositories only** (the `OrderRepo`
+    /// implementations). Everyone else gets orders from a repository and changes them
+    /// through the transition methods. `state` must be exactly what was stored, the
+    /// version included; the order has no pending events.
     #[must_use]
     pub fn restore(
         id: OrderId,
@@ -270,6 +297,65 @@ impl Order {
     /// `certificate.renewed` or `certificate.renewal_failed` by the renewal scheduler).
     pub fn record_event(&mut self, event: DomainEvent) {
         self.events.push(event);
+    }
+
+    /// Assigned by the repository.
+    #[must_use]
+    pub fn id(&self) -> OrderId {
+        self.id
+    }
+
+    /// The user who owns the order.
+    #[must_use]
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The ACME account the order is placed through.
+    #[must_use]
+    pub fn account_id(&self) -> AccountId {
+        self.account_id
+    }
+
+    /// What the user asked for.
+    #[must_use]
+    pub fn spec(&self) -> &OrderSpec {
+        &self.spec
+    }
+
+    /// The newest certificate stored for this order (it stays current through a reissue
+    /// or renewal until the next one is stored).
+    #[must_use]
+    pub fn resolved_cert_id(&self) -> Option<CertificateId> {
+        self.resolved_cert_id
+    }
+
+    /// When the order was created.
+    #[must_use]
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    /// When the order was last stored.
+    #[must_use]
+    pub fn updated_at(&self) -> OffsetDateTime {
+        self.updated_at
+    }
+
+    /// Notes the time of the write about to be stored (`updated_at`); changes nothing
+    /// else.
+    pub fn touched(&mut self, at: OffsetDateTime) {
+        self.updated_at = at;
+    }
+
+    /// The certificate was deleted: when it is the current one, the order has no current
+    /// certificate any more. True when it was the current one.
+    pub fn certificate_purged(&mut self, certificate: CertificateId) -> bool {
+        let current = self.resolved_cert_id == Some(certificate);
+        if current {
+            self.resolved_cert_id = None;
+        }
+        current
     }
 
     fn domain_names(&self) -> Vec<String> {

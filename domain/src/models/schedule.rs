@@ -35,7 +35,9 @@ impl RenewalReason {
 /// When acmeport plans to renew an order's current certificate, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewalPlan {
+    /// When the renewal is due.
     pub at: OffsetDateTime,
+    /// Why then.
     pub reason: RenewalReason,
     /// The window the CA suggested (ARI), when it did.
     pub window: Option<(OffsetDateTime, OffsetDateTime)>,
@@ -81,6 +83,7 @@ pub struct Progress {
     pub plan: Option<RenewalPlan>,
     /// Renewals that failed in a row, and the last reason.
     pub renewal_failures: u32,
+    /// The reason of the last failed renewal.
     pub renewal_error: Option<String>,
     /// Fresh ACME orders placed in this attempt after the CA's validation failed (a
     /// responder restarting, one vantage point not yet seeing the record).

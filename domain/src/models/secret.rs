@@ -1,4 +1,6 @@
-//! Secret values: private keys, passwords and ACME credentials, redacted in `Debug`.
+//! Secret values: private keys, passwords, ACME credentials and the adapters' credentials,
+//! redacted in `Debug`. These are the one way acmeport holds a secret: adapters take them
+//! as they are, and no layer re-wraps their text in a type of its own.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
@@ -53,6 +55,11 @@ secret_type!(
     /// A signed API token.
     ApiToken
 );
+secret_type!(
+    /// A credential an adapter uses to reach an outside service: a DNS provider's API key
+    /// or token, a webhook password, a TSIG secret (base64), an AWS secret access key.
+    Secret
+);
 
 impl Password {
     /// Parses a new password: at least 8 and at most 1024 characters.
@@ -98,6 +105,7 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let key = PrivateKeyPem::new("-----BEGIN PRIVATE KEY-----abc");
         assert_eq!(format!("{key:?}"), "PrivateKeyPem(***)");
+        assert_eq!(format!("{:?}", Secret::new("api-key")), "Secret(***)");
         let eab = ExternalAccountBinding {
             kid: "kid-1".into(),
             hmac_key: Password::new("c2VjcmV0"),

@@ -33,8 +33,10 @@ enum PatternKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NamePatternError {
     #[error("{0}")]
+    /// The name part is not a valid domain name.
     Name(#[from] DomainNameError),
     #[error("use `*.example.com` for one label or `.example.com` for any depth")]
+    /// A misplaced `*` or dot: use `*.example.com` for one label or `.example.com` for any depth.
     Malformed,
 }
 
@@ -123,9 +125,13 @@ impl fmt::Debug for NamePattern {
 /// A pattern granted to a user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainGrant {
+    /// Assigned by the repository.
     pub id: GrantId,
+    /// The user the pattern is granted to.
     pub user_id: UserId,
+    /// The names it covers.
     pub pattern: NamePattern,
+    /// When it was granted.
     pub created_at: OffsetDateTime,
 }
 
@@ -181,23 +187,36 @@ impl fmt::Debug for ApiKeyDigest {
 /// A named API key of a user, for machines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
+    /// Assigned by the repository.
     pub id: ApiKeyId,
+    /// The user the key acts as.
     pub user_id: UserId,
+    /// Its name, unique among the user's keys.
     pub name: String,
+    /// What it may do.
     pub scope: ApiKeyScope,
+    /// The digest of its secret (the secret itself is never stored).
     pub digest: ApiKeyDigest,
+    /// When it stops working; never when `None`.
     pub expires_at: Option<OffsetDateTime>,
+    /// When it was created.
     pub created_at: OffsetDateTime,
 }
 
 /// An API key to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApiKey {
+    /// The user the key acts as.
     pub user_id: UserId,
+    /// Its name, unique among the user's keys.
     pub name: String,
+    /// What it may do.
     pub scope: ApiKeyScope,
+    /// The digest of its secret (the secret itself is never stored).
     pub digest: ApiKeyDigest,
+    /// When it stops working; never when `None`.
     pub expires_at: Option<OffsetDateTime>,
+    /// When it is created.
     pub created_at: OffsetDateTime,
 }
 
@@ -205,6 +224,7 @@ pub struct NewApiKey {
 /// keys (whose scope then limits what they may do).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
+    /// The user acting.
     pub user: User,
     /// The scope of the API key used, `None` for a password or token.
     pub key: Option<(ApiKeyId, ApiKeyScope)>,
@@ -230,22 +250,39 @@ impl Principal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuditAction {
+    /// A login with a wrong username, password or token.
     LoginFailed,
+    /// An admin created a user.
     UserCreated,
+    /// An admin changed a user (admin or disabled flag).
     UserUpdated,
+    /// An admin deleted a user.
     UserDeleted,
+    /// A password was changed.
     PasswordChanged,
+    /// A name pattern was granted.
     GrantAdded,
+    /// A grant was removed.
     GrantRemoved,
+    /// An API key was created.
     ApiKeyCreated,
+    /// An API key was revoked.
     ApiKeyRevoked,
+    /// An ACME account was registered.
     AccountRegistered,
+    /// An ACME account was deactivated.
     AccountDeactivated,
+    /// An ACME account's key was rolled over.
     AccountKeyRolled,
+    /// An order was created.
     OrderCreated,
+    /// An order was reissued.
     OrderReissued,
+    /// A certificate was downloaded with its private key.
     CertificateDownloaded,
+    /// A certificate was revoked.
     CertificateRevoked,
+    /// A certificate was purged (revoked if valid, then deleted).
     CertificatePurged,
 }
 
@@ -306,21 +343,26 @@ impl AuditAction {
 /// it never holds a secret (no password, token, key or API key secret).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {
+    /// When it happened.
     pub at: OffsetDateTime,
     /// The acting user; `None` for the command line or a failed login.
     pub actor: Option<UserId>,
     /// The API key used, if any.
     pub api_key: Option<ApiKeyId>,
+    /// What was done.
     pub action: AuditAction,
     /// What was acted on (`user 7`, `order 12`, a login name for a failed login).
     pub target: String,
+    /// A short readable text; never a secret.
     pub detail: String,
 }
 
 /// A recorded audit entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
+    /// Assigned by the audit log, increasing.
     pub id: AuditId,
+    /// The entry as recorded.
     pub entry: NewAuditEntry,
 }
 

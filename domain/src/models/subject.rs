@@ -6,12 +6,16 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubjectError {
     #[error("must not be empty")]
+    /// Empty after trimming.
     Empty,
     #[error("must have at most 64 characters")]
+    /// Over 64 characters.
     TooLong,
     #[error("must not contain control characters")]
+    /// Holds control characters.
     Control,
     #[error("must be two letters (ISO 3166-1 alpha-2)")]
+    /// A country that is not two letters.
     Country,
 }
 
@@ -91,10 +95,15 @@ impl fmt::Debug for CountryCode {
 /// missing parts are taken from the account's defaults, then from configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct CsrSubject {
+    /// Organization (O).
     pub organization: Option<SubjectField>,
+    /// Organizational unit (OU).
     pub organizational_unit: Option<SubjectField>,
+    /// Country (C), ISO 3166-1 alpha-2.
     pub country: Option<CountryCode>,
+    /// State or province (ST).
     pub state: Option<SubjectField>,
+    /// Locality (L).
     pub locality: Option<SubjectField>,
 }
 

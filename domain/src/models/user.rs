@@ -78,10 +78,15 @@ impl fmt::Debug for PasswordHash {
 /// A user of the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
+    /// Assigned by the repository.
     pub id: UserId,
+    /// The login name, unique.
     pub username: Username,
+    /// The slow salted hash of the password.
     pub password_hash: PasswordHash,
+    /// An admin manages users and may order any name.
     pub is_admin: bool,
+    /// When the user was created.
     pub created_at: OffsetDateTime,
     /// Raised by every change that must end the user's sessions (a new password,
     /// disabling); tokens carry the generation they were issued under and stop working
@@ -94,9 +99,13 @@ pub struct User {
 /// A user to be stored; the repository assigns the id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUser {
+    /// The login name, unique.
     pub username: Username,
+    /// The slow salted hash of the password.
     pub password_hash: PasswordHash,
+    /// An admin manages users and may order any name.
     pub is_admin: bool,
+    /// When the user is created.
     pub created_at: OffsetDateTime,
 }
 

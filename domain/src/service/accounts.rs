@@ -11,6 +11,7 @@ use crate::ports::{AcmeError, RepoError};
 /// What a user asks for when registering an ACME account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterAccount {
+    /// The contact address registered at the CA.
     pub email: Email,
     /// The ACME directory; the configured default when `None`.
     pub directory: Option<DirectoryUrl>,
@@ -18,13 +19,16 @@ pub struct RegisterAccount {
     pub subject: CsrSubject,
     /// The account key; generated when `None`.
     pub key: Option<PrivateKeyPem>,
+    /// The External Account Binding, for CAs that require one (ZeroSSL, Google).
     pub eab: Option<ExternalAccountBinding>,
 }
 
 /// Whether a call made something new or found what existed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Something new was made.
     Created,
+    /// What existed was found and returned instead.
     Existing,
 }
 

@@ -128,14 +128,8 @@ impl Acmeport {
             self.record_revocation(&certificate, reason).await?;
         }
         self.ports.certificates.delete(id).await?;
-        self.update_order(certificate.order_id, |order| {
-            let current = order.resolved_cert_id == Some(id);
-            if current {
-                order.resolved_cert_id = None;
-            }
-            current
-        })
-        .await?;
+        self.update_order(certificate.order_id, |order| order.certificate_purged(id))
+            .await?;
         tracing::info!(certificate.id = %id, "certificate purged");
         self.audit(
             &Principal::user(user.clone()),
@@ -190,7 +184,7 @@ impl Acmeport {
             .await?;
         let order = self
             .update_order(certificate.order_id, |order| {
-                order.resolved_cert_id == Some(certificate.id)
+                order.resolved_cert_id() == Some(certificate.id)
                     && order.status() == OrderStatus::Valid
                     && order.certificate_revoked(certificate.id).is_ok()
             })
@@ -198,10 +192,10 @@ impl Acmeport {
         // A compromised key the order would use again (uploaded key or CSR) must not be
         // renewed into a new certificate.
         if let Some(order) = order {
-            let reuses_key = order.spec.key.is_some() || order.spec.csr.is_some();
-            if reason == RevocationReason::KeyCompromise && reuses_key && order.spec.auto_renew {
-                self.ports.orders.set_auto_renew(order.id, false).await?;
-                tracing::warn!(order.id = %order.id, "key compromised: the order's uploaded key is not renewed again");
+            let reuses_key = order.spec().key.is_some() || order.spec().csr.is_some();
+            if reason == RevocationReason::KeyCompromise && reuses_key && order.spec().auto_renew {
+                self.ports.orders.set_auto_renew(order.id(), false).await?;
+                tracing::warn!(order.id = %order.id(), "key compromised: the order's uploaded key is not renewed again");
             }
         }
         Ok(())

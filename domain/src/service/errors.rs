@@ -10,6 +10,7 @@ pub enum AuthError {
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -17,12 +18,16 @@ pub enum AuthError {
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
     #[error("only an admin may create users")]
+    /// The caller is not an admin.
     Forbidden,
     #[error("username `{0}` is taken")]
+    /// The username is taken; names it.
     Duplicate(String),
     #[error(transparent)]
+    /// Hashing the password failed.
     Hash(#[from] HashError),
     #[error(transparent)]
+    /// Storage failed.
     Repo(RepoError),
 }
 
@@ -31,8 +36,10 @@ pub enum CreateUserError {
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
     #[error("{0} not found")]
+    /// Absent or not the caller's; names what.
     NotFound(&'static str),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -49,6 +56,7 @@ pub enum RegisterAccountError {
     #[error(transparent)]
     Quota(super::QuotaExceeded),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -56,12 +64,16 @@ pub enum RegisterAccountError {
 #[derive(Debug, thiserror::Error)]
 pub enum DeregisterAccountError {
     #[error("account not found")]
+    /// The account does not exist or belongs to another user.
     NotFound,
     #[error("account is already deactivated")]
+    /// The account was deactivated before.
     AlreadyDeactivated,
     #[error(transparent)]
+    /// The ACME server refused or could not be reached.
     Acme(#[from] AcmeError),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -75,25 +87,42 @@ pub enum CreateOrderError {
     #[error("account not found")]
     AccountNotFound,
     #[error("account is deactivated")]
+    /// The account was deactivated.
     AccountDeactivated,
     #[error("wildcard names need `type: dns`")]
+    /// A wildcard name can only be validated with DNS-01.
     WildcardNeedsDns,
     #[error("unknown DNS provider `{name}`; configured: {known}", known = if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
-    UnknownProvider { name: String, known: Vec<String> },
+    /// The order names a DNS provider instance that is not configured.
+    UnknownProvider {
+        /// The name asked for.
+        name: String,
+        /// The configured instances.
+        known: Vec<String>,
+    },
     #[error("the CSR names {csr:?} differ from the order's domains")]
-    CsrMismatch { csr: Vec<String> },
+    /// The uploaded CSR's names differ from the order's identifiers; lists the CSR's.
+    CsrMismatch {
+        /// The DNS names the CSR holds.
+        csr: Vec<String>,
+    },
     #[error("csr: {0}")]
+    /// The uploaded CSR cannot be read or is badly signed; says why.
     InvalidCsr(String),
     #[error("key: {0}")]
+    /// The uploaded private key is not usable; says why.
     InvalidKey(String),
     #[error("domains: {0}")]
+    /// The identifiers are not acceptable.
     Identifiers(#[from] IdentifiersError),
     /// A per-user quota was hit.
     #[error(transparent)]
     Quota(super::QuotaExceeded),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
     #[error("key check failed")]
+    /// Checking an uploaded key or CSR failed for a reason of our own.
     Internal(#[source] CsrError),
 }
 
@@ -128,18 +157,22 @@ impl From<super::quotas::QuotaFailure> for RegisterAccountError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReorderError {
     #[error("order not found")]
+    /// The order does not exist or belongs to another user.
     NotFound,
     /// A name is not (any longer) covered by the caller's grants; names it.
     #[error("domain `{0}` is not granted to this user")]
     NotGranted(String),
     #[error("the order is still being processed")]
+    /// The order is still pending: one attempt at a time.
     StillPending,
     #[error("account is deactivated")]
+    /// The order's account was deactivated.
     AccountDeactivated,
     /// A per-user quota was hit.
     #[error(transparent)]
     Quota(super::QuotaExceeded),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -147,12 +180,16 @@ pub enum ReorderError {
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
     #[error("certificate not found")]
+    /// The certificate does not exist or belongs to another user.
     NotFound,
     #[error("certificate is already revoked")]
+    /// The certificate was revoked before.
     AlreadyRevoked,
     #[error(transparent)]
+    /// The ACME server refused the revocation or could not be reached.
     Acme(#[from] AcmeError),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 

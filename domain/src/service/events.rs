@@ -60,6 +60,7 @@ pub struct LifecycleSettings {
     /// `certificate.expiring` is raised this many days before `not_after`, once per
     /// certificate and threshold.
     pub expiry_warning_days: Vec<u32>,
+    /// How webhook deliveries are retried.
     pub delivery: DeliveryPolicy,
 }
 
@@ -106,7 +107,7 @@ impl Acmeport {
             if let std::collections::hash_map::Entry::Vacant(slot) = auto_renew_current.entry(id) {
                 let order = self.ports.orders.get(id).await?.filter(|o| {
                     self.settings.renewal.enabled
-                        && o.spec.auto_renew
+                        && o.spec().auto_renew
                         && o.status() == OrderStatus::Valid
                 });
                 slot.insert(order);
@@ -114,7 +115,7 @@ impl Acmeport {
             let Some(order) = auto_renew_current.get(&id).and_then(Option::as_ref) else {
                 continue;
             };
-            if order.resolved_cert_id != Some(certificate.id) {
+            if order.resolved_cert_id() != Some(certificate.id) {
                 continue;
             }
             let plan = order.renewal_plan().cloned().unwrap_or_else(|| {
@@ -156,7 +157,7 @@ impl Acmeport {
             let Some(order) = self.ports.orders.get(certificate.order_id).await? else {
                 continue;
             };
-            if order.resolved_cert_id != Some(certificate.id) {
+            if order.resolved_cert_id() != Some(certificate.id) {
                 continue;
             }
             let left = certificate.info.not_after - now;

@@ -18,7 +18,7 @@ pub fn check_issued(
     inspector: &dyn CertificateInspector,
 ) -> Result<(), String> {
     let mut wanted: Vec<String> = order
-        .spec
+        .spec()
         .identifiers
         .as_slice()
         .iter()

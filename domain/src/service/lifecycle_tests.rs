@@ -65,8 +65,8 @@ async fn issued(kit: &Kit) -> (User, Order, CertificateId) {
         .await
         .expect("work succeeds")
         .expect("an order was pending");
-    let order = kit.service.get_order(&u, o.id).await.unwrap();
-    let cert = order.resolved_cert_id.expect("issued");
+    let order = kit.service.get_order(&u, o.id()).await.unwrap();
+    let cert = order.resolved_cert_id().expect("issued");
     (u, order, cert)
 }
 
@@ -89,7 +89,7 @@ async fn an_order_without_email_takes_its_accounts_and_is_found_again_by_it() {
         .unwrap();
     assert_eq!(outcome, Outcome::Created);
     assert_eq!(
-        first.spec.email.as_ref().map(Email::as_str),
+        first.spec().email.as_ref().map(Email::as_str),
         Some("ops@example.com"),
         "the account's e-mail is the order's"
     );
@@ -97,8 +97,8 @@ async fn an_order_without_email_takes_its_accounts_and_is_found_again_by_it() {
     explicit.email = Some(Email::parse("ops@example.com").unwrap());
     let (same, outcome) = kit.service.create_order(&u, explicit).await.unwrap();
     assert_eq!(
-        (outcome, same.id),
-        (Outcome::Existing, first.id),
+        (outcome, same.id()),
+        (Outcome::Existing, first.id()),
         "naming the account's e-mail is the same order"
     );
     let mut other = request(&a, &["a.example.com"]);
@@ -119,7 +119,7 @@ async fn auto_renew_defaults_on_and_changes_only_for_the_owner() {
         .create_order(&u, request(&a, &["a.example.com"]))
         .await
         .unwrap();
-    assert!(o.spec.auto_renew);
+    assert!(o.spec().auto_renew);
     let mut off = request(&a, &["b.example.com"]);
     off.auto_renew = false;
     assert!(
@@ -128,33 +128,33 @@ async fn auto_renew_defaults_on_and_changes_only_for_the_owner() {
             .await
             .unwrap()
             .0
-            .spec
+            .spec()
             .auto_renew
     );
 
     let bob = user(&kit, "bob").await;
     assert!(matches!(
-        kit.service.set_auto_renew(&bob, o.id, false).await,
+        kit.service.set_auto_renew(&bob, o.id(), false).await,
         Err(LookupError::NotFound(_))
     ));
     assert!(
         kit.service
-            .get_order(&u, o.id)
+            .get_order(&u, o.id())
             .await
             .unwrap()
-            .spec
+            .spec()
             .auto_renew
     );
-    let changed = kit.service.set_auto_renew(&u, o.id, false).await.unwrap();
-    assert!(!changed.spec.auto_renew);
+    let changed = kit.service.set_auto_renew(&u, o.id(), false).await.unwrap();
+    assert!(!changed.spec().auto_renew);
     // A worker saving the order's progress afterwards keeps the setting.
     kit.service.work_one(&WorkerId::new("w1")).await.unwrap();
     assert!(
         !kit.service
-            .get_order(&u, o.id)
+            .get_order(&u, o.id())
             .await
             .unwrap()
-            .spec
+            .spec()
             .auto_renew
     );
 }
@@ -176,7 +176,7 @@ async fn the_current_certificate_shows_the_lifetime_rule_plan_unless_renewal_is_
         plan.at <= rule && plan.at >= rule - time::Duration::hours(44),
         "{plan:?}"
     );
-    let stored = kit.service.get_order(&u, order.id).await.unwrap();
+    let stored = kit.service.get_order(&u, order.id()).await.unwrap();
     if let Some(scheduled) = stored.renewal_plan() {
         assert_eq!(&plan, scheduled, "the order's plan is shown");
     }
@@ -189,14 +189,14 @@ async fn the_current_certificate_shows_the_lifetime_rule_plan_unless_renewal_is_
     assert_eq!(listed.items[0].renewal.as_ref(), Some(&plan));
 
     kit.service
-        .set_auto_renew(&u, order.id, false)
+        .set_auto_renew(&u, order.id(), false)
         .await
         .unwrap();
     let c = kit.service.get_certificate(&u, cert).await.unwrap();
     assert_eq!(c.renewal, None, "no plan without auto_renew");
 
     kit.service
-        .set_auto_renew(&u, order.id, true)
+        .set_auto_renew(&u, order.id(), true)
         .await
         .unwrap();
     let c = kit.service.get_certificate(&u, cert).await.unwrap();

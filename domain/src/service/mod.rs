@@ -37,20 +37,33 @@ use std::time::Duration;
 /// Every port the service uses.
 #[derive(Clone)]
 pub struct Ports {
+    /// Users.
     pub users: Arc<dyn UserRepo>,
+    /// ACME accounts.
     pub accounts: Arc<dyn AccountRepo>,
+    /// Orders, their progress and the workers' leases.
     pub orders: Arc<dyn OrderRepo>,
+    /// Issued certificates.
     pub certificates: Arc<dyn CertificateRepo>,
     /// Lifecycle events and their webhook outbox.
     pub events: Arc<dyn EventRepo>,
+    /// HTTP-01 tokens served by the challenge responder.
     pub tokens: Arc<dyn ChallengeTokenStore>,
+    /// The ACME protocol.
     pub acme: Arc<dyn AcmeClient>,
+    /// Keys and CSRs.
     pub csr: Arc<dyn CsrFactory>,
+    /// Facts read from issued certificates.
     pub inspector: Arc<dyn CertificateInspector>,
+    /// The DNS provider instances, by name.
     pub dns: DnsProviders,
+    /// The DNS-01 propagation check.
     pub propagation: Arc<dyn PropagationChecker>,
+    /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
+    /// API tokens.
     pub signer: Arc<dyn TokenSigner>,
 }
 
@@ -179,6 +192,7 @@ pub struct Settings {
     pub default_subject: CsrSubject,
     /// The key type generated when an order names none.
     pub default_key_spec: KeySpec,
+    /// How the DNS-01 propagation check polls and how long it waits.
     pub propagation: PropagationSettings,
     /// How long API tokens are valid.
     pub token_ttl: Duration,
@@ -211,6 +225,7 @@ pub struct Settings {
     /// responder that restarted (the CA's request found no listener), a record one of
     /// the CA's vantage points did not see yet.
     pub validation_retries: u32,
+    /// When certificates are renewed and how failed renewals back off.
     pub renewal: RenewalSettings,
 }
 

@@ -12,12 +12,17 @@ use crate::ports::{CsrError, RepoError};
 /// What a user asks for when creating an order (fields parsed at the edge).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateOrder {
+    /// The ACME account to order through; must be the caller's.
     pub account: AccountId,
+    /// The names of the certificate.
     pub identifiers: Identifiers,
+    /// How the names are validated.
     pub challenge: ChallengeKind,
     /// The DNS provider instance; the configured default when `None` (DNS-01 only).
     pub provider: Option<ProviderName>,
+    /// The e-mail address for the CSR's subject, if any.
     pub email: Option<Email>,
+    /// Subject parts; the account's defaults fill the missing ones.
     pub subject: CsrSubject,
     /// The key type to generate; the configured default when `None`.
     pub key_spec: Option<KeySpec>,
@@ -99,15 +104,15 @@ impl Acmeport {
             if request.reissue {
                 let now = self.now();
                 if let Some(reissued) = self
-                    .update_order(existing.id, |o| o.reissue(now).is_ok())
+                    .update_order(existing.id(), |o| o.reissue(now).is_ok())
                     .await?
                 {
                     existing = reissued;
-                    tracing::info!(order.id = %existing.id, "order reissued");
+                    tracing::info!(order.id = %existing.id(), "order reissued");
                     self.audit(
                         principal,
                         AuditAction::OrderReissued,
-                        format!("order {}", existing.id),
+                        format!("order {}", existing.id()),
                         String::new(),
                     )
                     .await;
@@ -138,16 +143,16 @@ impl Acmeport {
                 created_at: self.now(),
             })
             .await?;
-        tracing::info!(order.id = %order.id, user.id = %user.id, domains = ?order.spec.identifiers.as_slice(), "order created");
+        tracing::info!(order.id = %order.id(), user.id = %user.id, domains = ?order.spec().identifiers.as_slice(), "order created");
         self.signal_work();
         self.audit(
             principal,
             AuditAction::OrderCreated,
-            format!("order {}", order.id),
+            format!("order {}", order.id()),
             format!(
                 "domains {}",
                 order
-                    .spec
+                    .spec()
                     .identifiers
                     .as_slice()
                     .iter()
@@ -230,7 +235,7 @@ impl Acmeport {
             .orders
             .get(id)
             .await?
-            .filter(|o| o.user_id == user.id)
+            .filter(|o| o.user_id() == user.id)
             .ok_or(LookupError::NotFound("order"))
     }
 
@@ -246,7 +251,7 @@ impl Acmeport {
         auto_renew: bool,
     ) -> Result<Order, LookupError> {
         let order = self.get_order(user, id).await?;
-        if order.spec.auto_renew != auto_renew {
+        if order.spec().auto_renew != auto_renew {
             self.ports.orders.set_auto_renew(id, auto_renew).await?;
             tracing::info!(order.id = %id, auto_renew, "order renewal setting changed");
         }
@@ -292,22 +297,22 @@ impl Acmeport {
         if order.status() == OrderStatus::Pending {
             return Err(ReorderError::StillPending);
         }
-        self.authorize_names_for(principal, &order.spec.identifiers)
+        self.authorize_names_for(principal, &order.spec().identifiers)
             .await
             .map_err(|e| match e {
                 AuthorizeError::NotGranted(name) => ReorderError::NotGranted(name),
                 AuthorizeError::Repo(r) => ReorderError::Repo(r),
             })?;
-        self.check_order_quota(user.id, &order.spec.identifiers, false)
+        self.check_order_quota(user.id, &order.spec().identifiers, false)
             .await?;
-        let account = self.ports.accounts.get(order.account_id).await?;
+        let account = self.ports.accounts.get(order.account_id()).await?;
         if account.is_none_or(|a| a.status == AccountStatus::Deactivated) {
             return Err(ReorderError::AccountDeactivated);
         }
         let now = self.now();
         let mut refused = false;
         let order = self
-            .update_order(order.id, |o| {
+            .update_order(order.id(), |o| {
                 refused = o.reissue(now).is_err();
                 !refused
             })
@@ -316,11 +321,11 @@ impl Acmeport {
         if refused {
             return Err(ReorderError::StillPending);
         }
-        tracing::info!(order.id = %order.id, attempt = order.state().attempt, "order reissued");
+        tracing::info!(order.id = %order.id(), attempt = order.state().attempt, "order reissued");
         self.audit(
             principal,
             AuditAction::OrderReissued,
-            format!("order {}", order.id),
+            format!("order {}", order.id()),
             String::new(),
         )
         .await;
@@ -348,7 +353,7 @@ impl Acmeport {
                 return Ok(Some(order));
             }
             let now = self.now();
-            order.updated_at = now;
+            order.touched(now);
             match self.ports.orders.save(&order, None, now).await {
                 Ok(()) => {
                     order.committed();

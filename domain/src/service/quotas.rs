@@ -11,9 +11,13 @@ use std::time::Duration;
 /// The limits; `0` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {
+    /// ACME accounts one user may register (deactivated ones count).
     pub accounts_per_user: u32,
+    /// Orders one user may have pending at once.
     pub orders_in_flight_per_user: u32,
+    /// Names one order may hold.
     pub names_per_order: u32,
+    /// New orders one user may create per hour (reissues do not count).
     pub orders_per_hour_per_user: u32,
 }
 
@@ -32,10 +36,13 @@ impl Default for Quotas {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum QuotaKind {
+    /// [`Quotas::accounts_per_user`].
     AccountsPerUser,
+    /// [`Quotas::orders_in_flight_per_user`].
     OrdersInFlightPerUser,
     /// A property of the request itself, not of the user's history: a 400, not a 429.
     NamesPerOrder,
+    /// [`Quotas::orders_per_hour_per_user`].
     OrdersPerHourPerUser,
 }
 
@@ -65,7 +72,9 @@ impl QuotaKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("quota exceeded: at most {max} {what} ({key})", what = .kind.what(), key = .kind.key())]
 pub struct QuotaExceeded {
+    /// Which limit.
     pub kind: QuotaKind,
+    /// The limit's value.
     pub max: u32,
     /// When trying again may succeed, if known (the hourly limit).
     pub retry_after: Option<Duration>,

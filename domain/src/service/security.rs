@@ -17,9 +17,13 @@ use time::OffsetDateTime;
 /// may order), cannot make API keys, and writes audit entries to the log only.
 #[derive(Clone)]
 pub struct SecurityPorts {
+    /// Name patterns granted to users.
     pub grants: Arc<dyn GrantRepo>,
+    /// Named API keys.
     pub api_keys: Arc<dyn ApiKeyRepo>,
+    /// Makes and checks API key secrets.
     pub key_secrets: Arc<dyn ApiKeySecrets>,
+    /// The audit log.
     pub audit: Arc<dyn AuditLog>,
 }
 
@@ -27,8 +31,10 @@ pub struct SecurityPorts {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
     #[error("domain `{0}` is not granted to this user")]
+    /// A name is not covered; names it.
     NotGranted(String),
     #[error(transparent)]
+    /// Storage failed.
     Repo(#[from] RepoError),
 }
 
@@ -45,13 +51,16 @@ pub enum ManageError {
     #[error("{0}")]
     Invalid(String),
     #[error("{0} already exists")]
+    /// Something of that name exists already; names what.
     Duplicate(&'static str),
     /// Grants, keys or the audit log are not wired into this service.
     #[error("{0} are not available in this service")]
     Unavailable(&'static str),
     #[error(transparent)]
+    /// Hashing a password failed.
     Hash(#[from] crate::ports::HashError),
     #[error(transparent)]
+    /// Storage failed.
     Repo(RepoError),
 }
 
@@ -77,15 +86,20 @@ impl From<LookupError> for ManageError {
 /// An admin's change to a user (`PATCH /api/users/<id>`); `None` leaves a field as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserChange {
+    /// Disable (true) or enable (false) the user.
     pub disabled: Option<bool>,
+    /// Make the user an admin (true) or not (false).
     pub admin: Option<bool>,
 }
 
 /// A new API key as the caller asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateApiKey {
+    /// Its name, unique among the caller's keys.
     pub name: String,
+    /// When it stops working; never when `None`.
     pub expires_at: Option<OffsetDateTime>,
+    /// What it may do.
     pub scope: ApiKeyScope,
 }
 
@@ -258,7 +272,7 @@ impl Acmeport {
             // clients show with or without the `*.`.
             let known = DomainName::parse(&challenge.identifier).is_ok_and(|name| {
                 order
-                    .spec
+                    .spec()
                     .identifiers
                     .as_slice()
                     .iter()

@@ -71,7 +71,7 @@ async fn work(kit: &Kit) -> Order {
     kit.store
         .orders()
         .into_iter()
-        .find(|o| o.id == id)
+        .find(|o| o.id() == id)
         .expect("order is stored")
 }
 

@@ -98,7 +98,7 @@ async fn work(kit: &Kit) -> Order {
                     .store
                     .orders()
                     .into_iter()
-                    .find(|o| o.id == id)
+                    .find(|o| o.id() == id)
                     .expect("order is stored")
             }
         }
@@ -231,14 +231,14 @@ async fn dns_orders_get_the_default_provider_and_http_orders_none() {
     let kit = Kit::new();
     let (u, a, o) = ordered(&kit, &["a.example.com"]).await;
     assert_eq!(
-        o.spec.provider.as_ref().map(ProviderName::as_str),
+        o.spec().provider.as_ref().map(ProviderName::as_str),
         Some("fake")
     );
     let mut r = request(&a, &["b.example.com"]);
     r.challenge = ChallengeKind::Http01;
     r.provider = Some(ProviderName::parse("fake").unwrap());
     let (h, _) = kit.service.create_order(&u, r).await.unwrap();
-    assert_eq!(h.spec.provider, None);
+    assert_eq!(h.spec().provider, None);
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn the_same_order_again_returns_the_existing_one() {
         .create_order(&u, request(&a, &["a.example.com", "b.example.com"]))
         .await
         .unwrap();
-    assert_eq!((again.id, outcome), (o.id, Outcome::Existing));
+    assert_eq!((again.id(), outcome), (o.id(), Outcome::Existing));
     // Order of domains, email and type all count.
     let (swapped, outcome) = kit
         .service
@@ -258,7 +258,7 @@ async fn the_same_order_again_returns_the_existing_one() {
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Created);
-    assert_ne!(swapped.id, o.id);
+    assert_ne!(swapped.id(), o.id());
     let mut with_email = request(&a, &["a.example.com", "b.example.com"]);
     with_email.email = Some(Email::parse("x@example.com").unwrap());
     assert_eq!(
@@ -275,7 +275,7 @@ async fn reissue_flag_restarts_an_existing_finished_order() {
     let mut r = request(&a, &["a.example.com"]);
     r.reissue = true;
     let (again, outcome) = kit.service.create_order(&u, r).await.unwrap();
-    assert_eq!((again.id, outcome), (o.id, Outcome::Existing));
+    assert_eq!((again.id(), outcome), (o.id(), Outcome::Existing));
     assert_eq!(again.status(), OrderStatus::Pending);
     assert_eq!(again.state().attempt, 2);
     let done = work(&kit).await;
@@ -310,7 +310,7 @@ async fn an_uploaded_csr_must_name_the_same_domains() {
         .create_order(&u, r)
         .await
         .expect("same names in another order are fine");
-    assert!(o.spec.key.is_none(), "with a CSR the key is not used");
+    assert!(o.spec().key.is_none(), "with a CSR the key is not used");
     let done = work(&kit).await;
     assert_eq!(done.status(), OrderStatus::Valid);
     assert_eq!(
@@ -356,7 +356,7 @@ async fn a_dns_order_goes_through_every_step_and_leaves_no_record() {
         "error: {:?}",
         done.error()
     );
-    let cert_id = done.resolved_cert_id.expect("certificate id is set");
+    let cert_id = done.resolved_cert_id().expect("certificate id is set");
     let cert = kit
         .store
         .certificates()
@@ -377,7 +377,7 @@ async fn a_dns_order_goes_through_every_step_and_leaves_no_record() {
         .store
         .history()
         .into_iter()
-        .filter(|h| h.0 == o.id)
+        .filter(|h| h.0 == o.id())
         .map(|h| h.1)
         .collect();
     steps
@@ -598,15 +598,20 @@ async fn a_valid_orders_failed_cleanup_is_swept_long_before_its_renewal() {
         .await
         .expect("work succeeds")
         .expect("the order is due for the sweep");
-    assert_eq!(id, done.id);
+    assert_eq!(id, done.id());
     assert_eq!(outcome, WorkOutcome::Settled(OrderStatus::Valid));
-    let swept = kit.store.orders().into_iter().find(|o| o.id == id).unwrap();
+    let swept = kit
+        .store
+        .orders()
+        .into_iter()
+        .find(|o| o.id() == id)
+        .unwrap();
     assert!(
         swept.state().published.is_empty(),
         "the record is forgotten"
     );
     assert!(kit.dns.records().is_empty(), "the record is removed");
-    assert_eq!(swept.resolved_cert_id, done.resolved_cert_id);
+    assert_eq!(swept.resolved_cert_id(), done.resolved_cert_id());
     let next = swept.due_at().expect("due for the renewal");
     assert!(
         next - kit.clock.now() > time::Duration::hours(1),
@@ -834,7 +839,7 @@ async fn an_expired_lease_is_taken_over_by_another_worker() {
     );
     kit.clock.advance(Duration::from_secs(31));
     let done = work(&kit).await;
-    assert_eq!((done.id, done.status()), (o.id, OrderStatus::Valid));
+    assert_eq!((done.id(), done.status()), (o.id(), OrderStatus::Valid));
     let saved = orders.save(&done, Some(dead), now).await;
     assert!(
         matches!(saved, Err(RepoError::LeaseLost)),
@@ -934,19 +939,19 @@ async fn reorder_gives_a_new_certificate_and_keeps_the_old_one_valid() {
     let kit = Kit::new();
     let (u, _, o) = ordered(&kit, &["a.example.com"]).await;
     assert!(matches!(
-        kit.service.reorder(&u, o.id).await,
+        kit.service.reorder(&u, o.id()).await,
         Err(ReorderError::StillPending)
     ));
-    let first = work(&kit).await.resolved_cert_id.unwrap();
-    let again = kit.service.reorder(&u, o.id).await.unwrap();
+    let first = work(&kit).await.resolved_cert_id().unwrap();
+    let again = kit.service.reorder(&u, o.id()).await.unwrap();
     assert_eq!(again.status(), OrderStatus::Pending);
-    let second = work(&kit).await.resolved_cert_id.unwrap();
+    let second = work(&kit).await.resolved_cert_id().unwrap();
     assert_ne!(first, second);
     let old = kit.service.get_certificate(&u, first).await.unwrap();
     assert_eq!(old.status, CertificateStatus::Valid);
     let bob = user(&kit, "bob").await;
     assert!(matches!(
-        kit.service.reorder(&bob, o.id).await,
+        kit.service.reorder(&bob, o.id()).await,
         Err(ReorderError::NotFound)
     ));
 }
@@ -955,7 +960,7 @@ async fn reorder_gives_a_new_certificate_and_keeps_the_old_one_valid() {
 async fn revoking_marks_certificate_and_order() {
     let kit = Kit::new();
     let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
-    let cert_id = work(&kit).await.resolved_cert_id.unwrap();
+    let cert_id = work(&kit).await.resolved_cert_id().unwrap();
     let bob = user(&kit, "bob").await;
     assert!(matches!(
         kit.service
@@ -983,7 +988,7 @@ async fn revoking_marks_certificate_and_order() {
 async fn purge_revokes_then_deletes() {
     let kit = Kit::new();
     let (u, _, _) = ordered(&kit, &["a.example.com"]).await;
-    let cert_id = work(&kit).await.resolved_cert_id.unwrap();
+    let cert_id = work(&kit).await.resolved_cert_id().unwrap();
     kit.service
         .purge_certificate(&u, cert_id, RevocationReason::Unspecified)
         .await
@@ -996,7 +1001,7 @@ async fn purge_revokes_then_deletes() {
     assert!(kit.store.certificates().is_empty());
     let order = kit.store.orders().remove(0);
     assert_eq!(
-        (order.status(), order.resolved_cert_id),
+        (order.status(), order.resolved_cert_id()),
         (OrderStatus::Revoked, None)
     );
     assert!(matches!(
@@ -1322,7 +1327,7 @@ async fn lists_are_paged_by_id_and_scoped_to_the_user() {
         .unwrap();
     assert_eq!(first.items.len(), 2);
     assert!(first.has_more);
-    let last_id = first.items[1].id.get();
+    let last_id = first.items[1].id().get();
     let rest = kit
         .service
         .list_orders(&u, Page::new(Some(10), Some(last_id)))
@@ -1330,7 +1335,7 @@ async fn lists_are_paged_by_id_and_scoped_to_the_user() {
         .unwrap();
     assert_eq!(rest.items.len(), 3);
     assert!(!rest.has_more);
-    assert!(rest.items.iter().all(|o| o.id.get() > last_id));
+    assert!(rest.items.iter().all(|o| o.id().get() > last_id));
 }
 
 // --- renewal ----------------------------------------------------------------------------
@@ -1353,7 +1358,11 @@ async fn issued(kit: &Kit) -> (User, Order) {
 }
 
 fn order_of(kit: &Kit, id: OrderId) -> Order {
-    kit.store.orders().into_iter().find(|o| o.id == id).unwrap()
+    kit.store
+        .orders()
+        .into_iter()
+        .find(|o| o.id() == id)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -1381,7 +1390,7 @@ async fn a_certificate_is_renewed_when_a_third_of_its_lifetime_is_left() {
         renewed.error()
     );
     assert_eq!(renewed.state().attempt, 2);
-    assert_ne!(renewed.resolved_cert_id, order.resolved_cert_id);
+    assert_ne!(renewed.resolved_cert_id(), order.resolved_cert_id());
     let certificates = kit.store.certificates();
     assert_eq!(certificates.len(), 2);
     assert!(
@@ -1429,7 +1438,7 @@ async fn the_ca_renewal_window_decides_and_replaces_is_sent() {
     kit.clock.set_random(0.5);
     kit.clock.advance(Duration::from_secs(6 * 3600));
     kit.service.work_one(&worker()).await.unwrap().unwrap();
-    let order = order_of(&kit, order.id);
+    let order = order_of(&kit, order.id());
     let plan = order.renewal_plan().unwrap();
     assert_eq!(plan.reason, RenewalReason::AriWindow);
     assert_eq!(plan.at, start + 10 * DAY + DAY / 2, "inside the window");
@@ -1468,7 +1477,7 @@ async fn a_failed_renewal_keeps_the_certificate_and_backs_off() {
     );
     let failed = work(&kit).await;
     assert_eq!(failed.status(), OrderStatus::Valid);
-    assert_eq!(failed.resolved_cert_id, order.resolved_cert_id);
+    assert_eq!(failed.resolved_cert_id(), order.resolved_cert_id());
     assert_eq!(failed.state().progress.renewal_failures, 1);
     assert!(failed
         .state()
@@ -1505,12 +1514,12 @@ async fn revoked_certificates_and_orders_without_auto_renew_are_never_renewed() 
     kit.service
         .revoke_certificate(
             &u,
-            order.resolved_cert_id.unwrap(),
+            order.resolved_cert_id().unwrap(),
             RevocationReason::Unspecified,
         )
         .await
         .unwrap();
-    assert_eq!(order_of(&kit, order.id).due_at(), None);
+    assert_eq!(order_of(&kit, order.id()).due_at(), None);
 
     let kit = Kit::with_settings(without_ari());
     let u = user(&kit, "carol").await;
@@ -1530,7 +1539,7 @@ async fn a_deactivated_account_stops_renewals() {
     let kit = Kit::with_settings(without_ari());
     let (_, order) = issued(&kit).await;
     // Deactivated elsewhere (at the CA, by hand) with its certificate still valid.
-    let mut account = crate::ports::AccountRepo::get(kit.store.as_ref(), order.account_id)
+    let mut account = crate::ports::AccountRepo::get(kit.store.as_ref(), order.account_id())
         .await
         .unwrap()
         .unwrap();
@@ -1568,9 +1577,10 @@ async fn workers_serve_users_in_turn() {
     kit.propagation.missing_for(u32::MAX);
     let first = kit.service.work_one(&worker()).await.unwrap().unwrap();
     let second = kit.service.work_one(&worker()).await.unwrap().unwrap();
-    assert_ne!(first, b_order.id, "alice's first order came first");
+    assert_ne!(first, b_order.id(), "alice's first order came first");
     assert_eq!(
-        second, b_order.id,
+        second,
+        b_order.id(),
         "bob's one order is next, before alice's other 19"
     );
 }
@@ -1579,15 +1589,15 @@ async fn workers_serve_users_in_turn() {
 async fn a_write_based_on_a_stale_copy_is_refused() {
     let kit = Kit::with_settings(without_ari());
     let (u, order) = issued(&kit).await;
-    let stale = order_of(&kit, order.id);
-    kit.service.reorder(&u, order.id).await.unwrap();
+    let stale = order_of(&kit, order.id());
+    kit.service.reorder(&u, order.id()).await.unwrap();
     let err = kit
         .store
         .save(&stale, None, kit.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
-    assert_eq!(order_of(&kit, order.id).status(), OrderStatus::Pending);
+    assert_eq!(order_of(&kit, order.id()).status(), OrderStatus::Pending);
 }
 
 #[tokio::test]
@@ -1598,10 +1608,10 @@ async fn a_compromised_uploaded_key_is_never_renewed_into_a_new_certificate() {
     let mut r = request(&a, &["k.example.com"]);
     r.key = Some(PrivateKeyPem::new("KEY uploaded 1"));
     let (order, _) = kit.service.create_order(&u, r).await.unwrap();
-    let first = work(&kit).await.resolved_cert_id.unwrap();
-    kit.service.reorder(&u, order.id).await.unwrap();
+    let first = work(&kit).await.resolved_cert_id().unwrap();
+    kit.service.reorder(&u, order.id()).await.unwrap();
     let second = work(&kit).await;
-    assert_ne!(second.resolved_cert_id, Some(first));
+    assert_ne!(second.resolved_cert_id(), Some(first));
     assert!(
         second.due_at().is_some(),
         "the current certificate is planned for renewal"
@@ -1612,11 +1622,14 @@ async fn a_compromised_uploaded_key_is_never_renewed_into_a_new_certificate() {
         .revoke_certificate(&u, first, RevocationReason::KeyCompromise)
         .await
         .unwrap();
-    let order = order_of(&kit, order.id);
-    assert!(!order.spec.auto_renew, "renewals with that key are stopped");
+    let order = order_of(&kit, order.id());
+    assert!(
+        !order.spec().auto_renew,
+        "renewals with that key are stopped"
+    );
     kit.clock.advance(80 * DAY);
     if kit.service.work_one(&worker()).await.unwrap().is_some() {
-        let settled = order_of(&kit, order.id);
+        let settled = order_of(&kit, order.id());
         assert_eq!(settled.state().attempt, 2, "no renewal began");
         assert_eq!(settled.due_at(), None);
     }
@@ -1653,7 +1666,7 @@ async fn a_rate_limited_renewal_backs_off_at_least_as_long_as_the_ca_asks() {
         .rate_limit("place_order", 100, Duration::from_secs(7200));
     let failed = work(&kit).await;
     assert_eq!(failed.status(), OrderStatus::Valid, "the certificate stays");
-    assert_eq!(failed.resolved_cert_id, order.resolved_cert_id);
+    assert_eq!(failed.resolved_cert_id(), order.resolved_cert_id());
     let due = failed.due_at().expect("a next try");
     assert!(
         due >= kit.clock.now() + Duration::from_secs(7200),

@@ -153,7 +153,7 @@ impl Acmeport {
         else {
             return Ok(None);
         };
-        let id = order.id;
+        let id = order.id();
         let span = tracing::info_span!("order", order.id = %id, worker = %worker);
         let work = Box::pin(self.process(order, worker).instrument(span));
         let renew = Box::pin(self.keep_lease(id, worker));
@@ -197,7 +197,7 @@ impl Acmeport {
             return self.settled_order_due(order, worker).await;
         }
         tracing::info!(step = %order.step(), attempt = order.state().attempt, renewal = order.renewing(), "working order");
-        let Some(account) = self.ports.accounts.get(order.account_id).await? else {
+        let Some(account) = self.ports.accounts.get(order.account_id()).await? else {
             self.fail(
                 &mut order,
                 worker,
@@ -272,7 +272,7 @@ impl Acmeport {
     /// Stores the order (fenced by the worker's lease and the order's version).
     async fn save(&self, order: &mut Order, worker: &WorkerId) -> Result<(), RepoError> {
         let now = self.now();
-        order.updated_at = now;
+        order.touched(now);
         self.ports
             .orders
             .save(order, Some(worker.clone()), now + self.settings.lease)
@@ -311,9 +311,9 @@ impl Acmeport {
             order.schedule_renewal(due, plan)?;
             crate::metrics::renewal_failed();
             order.record_event(DomainEvent::certificate_renewal_failed(
-                order.user_id,
-                order.id,
-                order.resolved_cert_id,
+                order.user_id(),
+                order.id(),
+                order.resolved_cert_id(),
                 failures,
                 reason,
                 domain_names(order),
@@ -399,7 +399,7 @@ impl Acmeport {
 
     /// The order's current certificate.
     async fn current_certificate(&self, order: &Order) -> Result<Option<Certificate>, RepoError> {
-        match order.resolved_cert_id {
+        match order.resolved_cert_id() {
             Some(id) => self.ports.certificates.get(id).await,
             None => Ok(None),
         }
@@ -411,10 +411,10 @@ impl Acmeport {
     async fn renewal_check(&self, order: &mut Order, worker: &WorkerId) -> Result<bool, WorkError> {
         let now = self.now();
         let certificate = self.current_certificate(order).await?;
-        let account = self.ports.accounts.get(order.account_id).await?;
+        let account = self.ports.accounts.get(order.account_id()).await?;
         let refusal = match (&certificate, &account) {
             _ if !self.settings.renewal.enabled => Some("renewal is turned off"),
-            _ if !order.spec.auto_renew => Some("the order does not renew on its own"),
+            _ if !order.spec().auto_renew => Some("the order does not renew on its own"),
             (None, _) => Some("the order has no current certificate"),
             (Some(c), _) if c.status == CertificateStatus::Revoked => {
                 Some("the certificate is revoked")
@@ -529,7 +529,7 @@ impl Acmeport {
         order: &mut Order,
         certificate: &Certificate,
     ) -> Result<(), StepError> {
-        if !self.settings.renewal.enabled || !order.spec.auto_renew {
+        if !self.settings.renewal.enabled || !order.spec().auto_renew {
             return Ok(());
         }
         let plan = self.lifetime_plan(certificate, None);
@@ -552,24 +552,24 @@ impl Acmeport {
         let credentials = &account.credentials;
         match order.step() {
             OrderStep::Created => {
-                let (key, csr_pem) = match &order.spec.csr {
+                let (key, csr_pem) = match &order.spec().csr {
                     Some(csr) => (None, csr.clone()),
                     None => {
-                        let key = match &order.spec.key {
+                        let key = match &order.spec().key {
                             Some(key) => key.clone(),
-                            None => self.ports.csr.generate_key(order.spec.key_spec).await?,
+                            None => self.ports.csr.generate_key(order.spec().key_spec).await?,
                         };
                         let subject = order
-                            .spec
+                            .spec()
                             .subject
                             .clone()
                             .or(&account.subject)
                             .or(&self.settings.default_subject);
                         let csr = self.ports.csr.build_csr(
                             &key,
-                            &order.spec.identifiers,
+                            &order.spec().identifiers,
                             &subject,
-                            order.spec.email.clone(),
+                            order.spec().email.clone(),
                         )?;
                         (Some(key), csr.pem)
                     }
@@ -581,14 +581,14 @@ impl Acmeport {
                 let url = self
                     .ports
                     .acme
-                    .place_order(credentials, &order.spec.identifiers, replaces)
+                    .place_order(credentials, &order.spec().identifiers, replaces)
                     .await?;
                 tracing::info!(acme.order = %url, "ACME order placed");
                 order.placed(url)?;
             }
             OrderStep::Placed => self.publish(order, credentials, worker).await?,
             OrderStep::ChallengesPublished => {
-                if order.spec.challenge == ChallengeKind::Dns01
+                if order.spec().challenge == ChallengeKind::Dns01
                     && self.settings.propagation.enabled
                     && !self.propagated(order).await?
                 {
@@ -602,7 +602,7 @@ impl Acmeport {
                 match self
                     .ports
                     .acme
-                    .answer(credentials, &url, order.spec.challenge)
+                    .answer(credentials, &url, order.spec().challenge)
                     .await
                 {
                     Err(AcmeError::ValidationFailed(reason))
@@ -665,9 +665,9 @@ impl Acmeport {
                     .ports
                     .certificates
                     .insert(NewCertificate {
-                        order_id: order.id,
-                        user_id: order.user_id,
-                        account_id: order.account_id,
+                        order_id: order.id(),
+                        user_id: order.user_id(),
+                        account_id: order.account_id(),
                         info,
                         key: order.state().cert_key.clone(),
                         csr: order.state().csr.clone().unwrap_or_default(),
@@ -675,19 +675,19 @@ impl Acmeport {
                     })
                     .await?;
                 let renewed = order.renewing();
-                let replaced = order.resolved_cert_id;
+                let replaced = order.resolved_cert_id();
                 let started = order
                     .state()
                     .progress
                     .attempt_started
-                    .unwrap_or(order.created_at);
+                    .unwrap_or(order.created_at());
                 order.completed(certificate.id)?;
                 crate::metrics::issuance_finished((self.now() - started).unsigned_abs());
                 if renewed {
                     crate::metrics::renewal_done();
                     order.record_event(DomainEvent::certificate_renewed(
-                        order.user_id,
-                        order.id,
+                        order.user_id(),
+                        order.id(),
                         certificate.id,
                         replaced,
                         domain_names(order),
@@ -712,14 +712,14 @@ impl Acmeport {
         worker: &WorkerId,
     ) -> Result<(), StepError> {
         let url = acme_url(order)?;
-        let kind = order.spec.challenge;
+        let kind = order.spec().challenge;
         let challenges = self.ports.acme.challenges(credentials, &url, kind).await?;
         Self::check_authorizations(order, &challenges).map_err(StepError::Fatal)?;
         let mut material = Vec::with_capacity(challenges.len());
         for challenge in &challenges {
             let item = match kind {
                 ChallengeKind::Dns01 => {
-                    let provider = order.spec.provider.clone().ok_or_else(|| {
+                    let provider = order.spec().provider.clone().ok_or_else(|| {
                         StepError::Fatal("DNS-01 order without a provider".into())
                     })?;
                     let base = challenge.identifier.trim_start_matches("*.");
@@ -908,7 +908,7 @@ impl Acmeport {
 
 fn domain_names(order: &Order) -> Vec<String> {
     order
-        .spec
+        .spec()
         .identifiers
         .as_slice()
         .iter()

@@ -262,7 +262,7 @@ impl HttpStack {
             order.state().detail
         );
         let cert_id = order
-            .resolved_cert_id
+            .resolved_cert_id()
             .expect("a valid order names its certificate");
         let certificate = self
             .service
@@ -278,7 +278,7 @@ impl HttpStack {
     pub async fn verify(&self, order: &Order, certificate: &Certificate) {
         let root = self.pebble.root_pem().await;
         let names: Vec<String> = order
-            .spec
+            .spec()
             .identifiers
             .as_slice()
             .iter()

@@ -200,31 +200,31 @@ pub(crate) struct NameserverView {
 
 impl From<&Order> for OrderResponse {
     fn from(o: &Order) -> Self {
-        let s = SubjectView::from(&o.spec.subject);
+        let s = SubjectView::from(&o.spec().subject);
         let state = o.state();
         Self {
-            id: o.id.get(),
+            id: o.id().get(),
             status: o.status().as_str().to_owned(),
             domains: o
-                .spec
+                .spec()
                 .identifiers
                 .as_slice()
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            account: o.account_id.get(),
-            challenge: o.spec.challenge.as_str().to_owned(),
-            provider: o.spec.provider.as_ref().map(ToString::to_string),
-            email: o.spec.email.as_ref().map(ToString::to_string),
+            account: o.account_id().get(),
+            challenge: o.spec().challenge.as_str().to_owned(),
+            provider: o.spec().provider.as_ref().map(ToString::to_string),
+            email: o.spec().email.as_ref().map(ToString::to_string),
             organization: s.organization,
             organizational_unit: s.organizational_unit,
             country: s.country,
             state: s.state,
             location: s.location,
-            key_type: o.spec.key_spec.as_str().to_owned(),
-            csr: state.csr.clone().or_else(|| o.spec.csr.clone()),
+            key_type: o.spec().key_spec.as_str().to_owned(),
+            csr: state.csr.clone().or_else(|| o.spec().csr.clone()),
             uri: o.acme_url().map(str::to_owned),
-            resolved_cert_id: o.resolved_cert_id.map(|c| c.get()),
+            resolved_cert_id: o.resolved_cert_id().map(|c| c.get()),
             error: o.error().map(str::to_owned),
             step: o.step().as_str().to_owned(),
             detail: state.detail.clone(),
@@ -240,9 +240,9 @@ impl From<&Order> for OrderResponse {
                 })
                 .collect(),
             attempt: state.attempt,
-            auto_renew: o.spec.auto_renew,
-            created_at: rfc3339(o.created_at),
-            updated_at: rfc3339(o.updated_at),
+            auto_renew: o.spec().auto_renew,
+            created_at: rfc3339(o.created_at()),
+            updated_at: rfc3339(o.updated_at()),
         }
     }
 }

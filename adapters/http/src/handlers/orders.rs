@@ -44,12 +44,12 @@ pub(crate) async fn create(
         Outcome::Existing => StatusCode::OK,
     };
     let body = CreatedResponse {
-        id: order.id.get(),
+        id: order.id().get(),
         status: order.status().as_str().to_owned(),
     };
     Ok(reply::with_location(
         reply::json(status, &body),
-        &api.url(&format!("/api/order/{}", order.id)),
+        &api.url(&format!("/api/order/{}", order.id())),
     ))
 }
 
@@ -68,7 +68,7 @@ pub(crate) async fn create(
 pub(crate) async fn get(id: i64, api: Api, user: User) -> Result<Response, ApiError> {
     let order = api.service().get_order(&user, OrderId::new(id)).await?;
     let response = reply::json(StatusCode::OK, &OrderResponse::from(&order));
-    Ok(match order.resolved_cert_id {
+    Ok(match order.resolved_cert_id() {
         Some(cert) => reply::with_location(response, &api.url(&format!("/api/certificate/{cert}"))),
         None => response,
     })
@@ -96,7 +96,7 @@ pub(crate) async fn list(api: Api, user: User, page: Page) -> Result<Response, A
         "/api/order",
         page,
         &listing,
-        |o| (o.id.get(), OrderResponse::from(o)),
+        |o| (o.id().get(), OrderResponse::from(o)),
     ))
 }
 
@@ -117,7 +117,7 @@ pub(crate) async fn reorder(id: i64, api: Api, caller: Principal) -> Result<Resp
     Ok(reply::json(
         StatusCode::OK,
         &CreatedResponse {
-            id: order.id.get(),
+            id: order.id().get(),
             status: order.status().as_str().to_owned(),
         },
     ))
