@@ -15,9 +15,22 @@ use std::sync::Arc;
 /// Unknown tokens and other paths answer 404 with an empty body, so a server that
 /// mounts the responder at its root reveals nothing else through it.
 ///
-/// With axum, for example:
+/// From any server's handler for `GET /.well-known/acme-challenge/<token>` (compiled as
+/// a doc-test):
 ///
-/// ```ignore
+/// ```no_run
+/// # async fn demo(engine: &acmeport::Engine) {
+/// let responder = engine.http01();
+/// let response = responder
+///     .respond("/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0")
+///     .await;
+/// assert!(response.status() == 200 || response.status() == 404);
+/// # }
+/// ```
+///
+/// With axum, the same call becomes the route's handler:
+///
+/// ```text
 /// let responder = engine.http01();
 /// let app = axum::Router::new().route(
 ///     "/.well-known/acme-challenge/{token}",

@@ -30,7 +30,7 @@
 //! let order = engine
 //!     .order(OrderRequest::new(&account, &["example.com", "*.example.com"])?)
 //!     .await?;
-//! let issued = engine.certificate(order.id).await?;
+//! let issued = engine.certificate(order.id()).await?;
 //! std::fs::write("fullchain.pem", issued.fullchain_pem())?;
 //! std::fs::write("privkey.pem", issued.key_pem().unwrap_or_default())?;
 //!

@@ -38,7 +38,10 @@ pub enum ApiError {
     /// 405: the route exists, not with this method; `allow` lists the methods it has.
     /// Raised as a [`WrongMethod`] rejection by the fallback route of each path.
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        /// The `Allow` header's value.
+        allow: &'static str,
+    },
     /// 415: a request body that is not `application/json` (so that a cross-site form or
     /// `text/plain` post cannot act for a logged-in browser).
     #[error("request body must be application/json")]
@@ -49,12 +52,17 @@ pub enum ApiError {
     Conflict(String),
     /// 413: the body is larger than the configured limit.
     #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: u64 },
+    PayloadTooLarge {
+        /// The configured limit, bytes.
+        limit: u64,
+    },
     /// 429 with `Retry-After` (when known): a rate limit or quota was hit; the text names
     /// the limit.
     #[error("{reason}")]
     TooManyRequests {
+        /// Which limit, and its setting.
         reason: String,
+        /// When a retry can succeed, if known (sent as `Retry-After`).
         retry_after: Option<std::time::Duration>,
     },
     /// 503 with `Retry-After: 1`: too many password checks are waiting.

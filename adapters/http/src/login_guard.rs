@@ -63,7 +63,9 @@ impl Default for LoginLimits {
 pub enum LoginRefused {
     /// Too many failed logins for this address or username; try after `retry_after`.
     TooManyFailures {
+        /// What was limited: `client address` or `username`.
         which: &'static str,
+        /// When a login may be tried again.
         retry_after: Duration,
     },
     /// Too many logins waiting for a password check.

@@ -666,16 +666,19 @@ fn complete_responses(doc: &mut Value) {
 // ---------------------------------------------------------------------------------------
 // Links
 
-/// The links of the workflow: (operation id, status, link name, target operation id,
+/// One link of the workflow: (operation id, status, link name, target operation id,
 /// parameters, request body).
-fn links() -> Vec<(
+type Link = (
     &'static str,
     &'static str,
     &'static str,
     &'static str,
     Value,
     Option<Value>,
-)> {
+);
+
+/// The links of the workflow.
+fn links() -> Vec<Link> {
     let id = || json!({ "id": "$response.body#/id" });
     let mut links = Vec::new();
     for status in ["201", "200"] {

@@ -89,7 +89,6 @@ impl Api {
     pub(crate) fn url(&self, path: &str) -> String {
         self.inner.config.public_url.join(path)
     }
-
 }
 
 /// Matches one method only; other methods fall through to the path's 405 route.

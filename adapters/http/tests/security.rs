@@ -78,7 +78,8 @@ async fn non_admins_order_only_granted_names() {
     assert_eq!(g.body["pattern"], "*.example.com");
     grant(&app, alice, ".Bücher.example").await.expect(201);
     grant(&app, alice, "shop.test").await.expect(201);
-    let dup = grant(&app, alice, "*.EXAMPLE.com.").await.expect(400);
+    // A grant the user has already is a conflict (409), not a bad request.
+    let dup = grant(&app, alice, "*.EXAMPLE.com.").await.expect(409);
     assert!(dup.reason().contains("already exists"), "{}", dup.text);
     let bad = grant(&app, alice, "*.com").await.expect(400);
     assert!(bad.reason().starts_with("pattern: "), "{}", bad.text);
@@ -493,12 +494,17 @@ async fn api_keys_are_shown_once_and_held_to_their_scope() {
             json!({ "name": "x", "scope": { "orders": [second_order + 100] } }),
             "orders",
         ),
-        (json!({ "name": "proxy" }), "API key"),
         (json!({ "name": "x", "admin": true }), "admin"),
     ] {
         let a = app.post("/api/keys", ALICE, &body).await.expect(400);
         assert!(a.reason().starts_with(field), "{body}: {}", a.text);
     }
+    // A name the caller's keys already use is a conflict.
+    let taken = app
+        .post("/api/keys", ALICE, &json!({ "name": "proxy" }))
+        .await
+        .expect(409);
+    assert!(taken.reason().starts_with("API key"), "{}", taken.text);
     app.get(&format!("/api/keys/{key_id}"), BOB)
         .await
         .expect(400);

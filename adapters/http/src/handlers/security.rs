@@ -154,7 +154,8 @@ pub(crate) async fn list_grants(id: i64, api: Api, actor: Principal) -> Result<R
     request_body = GrantRequest,
     responses(
         (status = 201, description = "Granted", body = GrantResponse),
-        (status = 400, description = "No such user, the caller is not an admin, an invalid pattern, or one the user has", body = StatusResponse),
+        (status = 400, description = "No such user, the caller is not an admin, or an invalid pattern", body = StatusResponse),
+        (status = 409, description = "The user has this pattern already", body = StatusResponse),
         (status = 401, description = "Missing or wrong credentials", body = StatusResponse),
         (status = 415, description = "The body is not application/json", body = StatusResponse),
     ),
