@@ -88,6 +88,10 @@ impl HttpsClient {
         });
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.request_timeout));
+        // Requests are small and answered at once: without TCP_NODELAY, Nagle's
+        // algorithm holds a request's last segment until the server's delayed ACK
+        // (about 40 ms on Linux), once per ACME request.
+        http.set_nodelay(true);
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()

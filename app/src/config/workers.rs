@@ -45,7 +45,7 @@ impl Default for WorkersSection {
             retry_backoff_ms: 2000,
             retry_backoff_max_secs: 60,
             step_deadline_secs: 120,
-            poll_backoff_ms: 200,
+            poll_backoff_ms: 50,
             poll_backoff_max_secs: 5,
             validation_retries: 1,
         }

@@ -285,7 +285,7 @@ impl Default for Settings {
             },
             step_deadline: Duration::from_secs(120),
             poll_backoff: Backoff {
-                initial: Duration::from_millis(200),
+                initial: Duration::from_millis(50),
                 max: Duration::from_secs(5),
             },
             ca_timeout: Duration::from_secs(600),
