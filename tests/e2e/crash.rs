@@ -504,7 +504,7 @@ fn check_history(order: i64, events: &[OrderEvent]) -> Result<Vec<Takeover>, Str
         if before.attempt != after.attempt {
             continue;
         }
-        if after.step < before.step {
+        if crate::harness::went_back(before, after) {
             return Err(format!(
                 "order {order} went back from {} to {}:\n{}",
                 before.step.as_str(),
@@ -1044,6 +1044,21 @@ fn the_history_check_catches_two_workers_at_once() {
     );
 
     assert!(check_history(4, &[]).is_err(), "an order without history");
+
+    // A failed validation goes back to key_ready for a fresh ACME order; no other step
+    // may go back.
+    let validation_retry = [
+        event(OrderStep::PropagationConfirmed, "h:1:0", 0),
+        event(OrderStep::KeyReady, "h:1:0", 100),
+        event(OrderStep::Placed, "h:1:0", 200),
+    ];
+    check_history(5, &validation_retry).expect("a validation retry");
+    let answered_back = [
+        event(OrderStep::ChallengesAnswered, "h:1:0", 0),
+        event(OrderStep::KeyReady, "h:1:0", 100),
+    ];
+    let error = check_history(6, &answered_back).expect_err("not a validation retry");
+    assert!(error.contains("went back"), "{error}");
 
     // A worker that left the order waiting hands it over once it is due again.
     let handover = [

@@ -110,9 +110,7 @@ fn check_attempts(id: i64, events: &[OrderEvent], last_attempt: u32) -> Result<(
     };
     for pair in events.windows(2) {
         let (before, after) = (&pair[0], &pair[1]);
-        if after.attempt < before.attempt
-            || (after.attempt == before.attempt && after.step < before.step)
-        {
+        if after.attempt < before.attempt || crate::harness::went_back(before, after) {
             return Err(format!(
                 "order {id} went back from attempt {} {} to attempt {} {}:\n{}",
                 before.attempt,

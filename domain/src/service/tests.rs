@@ -440,7 +440,7 @@ async fn propagation_is_awaited_and_shown_on_the_order() {
     );
     assert_eq!(
         kit.clock.slept(),
-        Duration::from_millis(200 + 400 + 800),
+        Duration::from_millis(50 + 100 + 200),
         "polls start fast and back off"
     );
 }
@@ -459,7 +459,7 @@ async fn a_waiting_order_gives_its_worker_back() {
     let WorkOutcome::Waiting(at) = outcome else {
         panic!("expected a wait, got {outcome:?}");
     };
-    assert_eq!(at, kit.clock.now() + Duration::from_millis(200));
+    assert_eq!(at, kit.clock.now() + Duration::from_millis(50));
     let waiting = kit.store.orders().remove(0);
     let answers = &waiting.state().progress.nameservers;
     assert!(

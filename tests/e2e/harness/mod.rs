@@ -35,6 +35,17 @@ pub fn free_port() -> u16 {
 }
 
 /// Installs the rustls provider once: both ring and aws-lc-rs are in the graph.
+/// Whether an order's step history went back between two events of one attempt. The
+/// workflow's one step back is allowed: a failed CA validation (for example one the CA
+/// tried while acmeport was killed) is retried with a fresh ACME order from `key_ready`
+/// (`Order::retry_validation`).
+pub fn went_back(before: &acmeport_store::OrderEvent, after: &acmeport_store::OrderEvent) -> bool {
+    use acmeport_domain::OrderStep;
+    let validation_retry =
+        before.step == OrderStep::PropagationConfirmed && after.step == OrderStep::KeyReady;
+    after.attempt == before.attempt && after.step < before.step && !validation_retry
+}
+
 pub fn init_crypto() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
