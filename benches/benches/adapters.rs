@@ -230,6 +230,9 @@ fn order_round_trip(c: &mut Criterion) {
     let (store, account) = rt.block_on(bench_store(&dir, cipher));
     let worker = WorkerId::new("bench");
     let identifiers = Identifiers::parse(&["www.example.com"]).expect("names");
+    let csr = RcgenCsrFactory::new()
+        .build_csr(&key_pem, &identifiers, &CsrSubject::default(), None)
+        .expect("csr");
     c.bench_function("store: order insert + claim + save + get (SQLite)", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -262,7 +265,7 @@ fn order_round_trip(c: &mut Criterion) {
                     .expect("a due order");
                 assert_eq!(claimed.id(), order.id(), "the new order is the due one");
                 claimed
-                    .key_ready(Some(key_pem.clone()), "csr".into())
+                    .key_ready(Some(key_pem.clone()), csr.clone())
                     .expect("transition");
                 OrderRepo::save(&store, &claimed, Some(worker.clone()), lease)
                     .await

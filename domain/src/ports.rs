@@ -804,14 +804,7 @@ pub enum CsrError {
     Internal(#[source] BoxError),
 }
 
-/// A CSR ready to send: PEM for storage, DER for ACME.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Csr {
-    /// The CSR as PEM, as stored with the order and the certificate.
-    pub pem: String,
-    /// The CSR as DER, as sent to the CA at finalization.
-    pub der: Vec<u8>,
-}
+pub use crate::models::Csr;
 
 /// Keys and certificate signing requests.
 ///

@@ -1323,6 +1323,7 @@ fn not_yet(s: &mut AcmeState, operation: &'static str) -> AcmeProgress {
 #[derive(Default)]
 pub struct FakeCsr {
     generated: Mutex<u32>,
+    parsed: Mutex<u32>,
 }
 
 impl FakeCsr {
@@ -1330,6 +1331,12 @@ impl FakeCsr {
     #[must_use]
     pub fn generated(&self) -> u32 {
         *lock(&self.generated)
+    }
+
+    /// How many CSRs were parsed (uploads; a built CSR is never parsed again).
+    #[must_use]
+    pub fn parsed(&self) -> u32 {
+        *lock(&self.parsed)
     }
 
     /// The text of a CSR for these names, as `parse_csr` reads it.
@@ -1377,6 +1384,7 @@ impl CsrFactory for FakeCsr {
     }
 
     fn parse_csr(&self, pem: &str) -> Result<(Vec<DomainName>, Csr), CsrError> {
+        *lock(&self.parsed) += 1;
         let rest = pem
             .strip_prefix("CSR ")
             .ok_or_else(|| CsrError::InvalidCsr("not a CSR".into()))?;

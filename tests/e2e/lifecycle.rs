@@ -45,7 +45,7 @@ async fn outbox(store: &Store) {
     let certificate = CertificateRepo::insert(store, new_certificate(&claimed, "fp-events", None))
         .await
         .expect("insert works");
-    claimed.key_ready(None, "csr".into()).unwrap();
+    claimed.key_ready(None, crate::harness::test_csr()).unwrap();
     claimed.placed("https://ca/order/1".into()).unwrap();
     claimed.published().unwrap();
     claimed.propagation_confirmed().unwrap();

@@ -448,11 +448,8 @@ async fn orders(store: &Store) {
 
     // Mid-flight: key, CSR, ACME URL, published material, detail.
     let cert_key = private_key();
-    full.key_ready(
-        Some(cert_key.clone()),
-        "-----BEGIN CERTIFICATE REQUEST-----\nx\n".into(),
-    )
-    .expect("key ready");
+    full.key_ready(Some(cert_key.clone()), crate::harness::test_csr())
+        .expect("key ready");
     full.placed("https://127.0.0.1:14000/my-order/1".into())
         .expect("placed");
     full.publishing(vec![
@@ -794,7 +791,7 @@ async fn leases(store: &Store) {
     let mut mine = c1.expect("claimed");
 
     // Only the lease holder may write, and its write is recorded in the history.
-    mine.key_ready(Some(private_key()), "csr".into())
+    mine.key_ready(Some(private_key()), crate::harness::test_csr())
         .expect("key ready");
     let stolen = OrderRepo::save(store, &mine, Some(w2.clone()), now + lease).await;
     assert!(

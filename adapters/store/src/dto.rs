@@ -6,7 +6,7 @@
 use crate::error::Corrupt;
 use crate::{from_micros, unix_micros};
 use acmeport_domain::{
-    CountryCode, CsrSubject, Identifiers, NameserverStatus, Progress, ProviderName, Published,
+    CountryCode, Csr, CsrSubject, Identifiers, NameserverStatus, Progress, ProviderName, Published,
     RenewalPlan, RenewalReason, SubjectField, TxtRecord,
 };
 use serde::{Deserialize, Serialize};
@@ -240,6 +240,26 @@ pub(crate) fn published_from_json(json: &str) -> Result<Vec<Published>, Corrupt>
         .collect()
 }
 
+/// The order's CSR from its stored PEM: the DER is the armor's base64 body, read back
+/// without parsing the request (it was built or checked when the order's key was ready).
+pub(crate) fn csr_from_pem(pem: String) -> Result<Csr, Corrupt> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| !line.starts_with("-----BEGIN "))
+        .skip(1)
+        .take_while(|line| !line.starts_with("-----END "))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .map_err(|e| Corrupt::new("orders.csr", e))?;
+    if der.is_empty() {
+        return Err(Corrupt::new("orders.csr", "no PEM body"));
+    }
+    Ok(Csr { pem, der })
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(json: &str, column: &'static str) -> Result<T, Corrupt> {
     serde_json::from_str(json).map_err(|e| Corrupt::new(column, e))
 }
@@ -254,6 +274,21 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_csr_reads_back_with_its_der() {
+        let pem =
+            "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\nAAEC\n-----END CERTIFICATE REQUEST-----\n";
+        let csr = csr_from_pem(pem.to_owned()).expect("readable");
+        assert_eq!(csr.der, [0x30, 0x82, 0x01, 0x00, 0x01, 0x02]);
+        assert_eq!(csr.pem, pem);
+        assert!(csr_from_pem("not a PEM".to_owned()).is_err());
+        assert!(csr_from_pem(
+            "-----BEGIN CERTIFICATE REQUEST-----\n!!\n-----END CERTIFICATE REQUEST-----\n"
+                .to_owned()
+        )
+        .is_err());
+    }
 
     #[test]
     fn subject_round_trips_and_skips_missing_parts() {

@@ -141,6 +141,27 @@ pub struct OrderSpec {
     pub auto_renew: bool,
 }
 
+/// The order's CSR, built (or parsed from an upload) once when its key is ready and kept
+/// in both forms: PEM as stored and shown, DER as sent to the CA at finalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Csr {
+    /// The CSR as PEM, as stored with the order and the certificate.
+    pub pem: String,
+    /// The CSR as DER, as sent to the CA at finalization.
+    pub der: Vec<u8>,
+}
+
+#[cfg(test)]
+impl Csr {
+    /// A stand-in for tests that never send it.
+    pub(crate) fn test_value() -> Self {
+        Self {
+            pem: "csr".to_owned(),
+            der: b"csr".to_vec(),
+        }
+    }
+}
+
 /// The progress of an order, as stored. Build it only from storage; change it only
 /// through the transition methods of [`Order`].
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +178,7 @@ pub struct OrderState {
     /// is stored with it.
     pub cert_key: Option<PrivateKeyPem>,
     /// The CSR of the current attempt, PEM.
-    pub csr: Option<String>,
+    pub csr: Option<Csr>,
     /// Why the order failed.
     pub error: Option<String>,
     /// What a pending order is waiting for, for example nameservers still missing a record.
@@ -473,11 +494,11 @@ impl Order {
     pub fn key_ready(
         &mut self,
         key: Option<PrivateKeyPem>,
-        csr_pem: String,
+        csr: Csr,
     ) -> Result<(), TransitionError> {
         self.advance("prepare its key", OrderStep::Created, OrderStep::KeyReady)?;
         self.state.cert_key = key;
-        self.state.csr = Some(csr_pem);
+        self.state.csr = Some(csr);
         Ok(())
     }
 
@@ -915,7 +936,7 @@ mod tests {
     #[test]
     fn happy_path_walks_every_step_in_order() {
         let mut o = order();
-        o.key_ready(Some(PrivateKeyPem::new("k")), "csr".into())
+        o.key_ready(Some(PrivateKeyPem::new("k")), Csr::test_value())
             .unwrap();
         o.placed("https://acme/order/1".into()).unwrap();
         o.publishing(vec![record()]).unwrap();
@@ -954,7 +975,7 @@ mod tests {
     #[test]
     fn failure_keeps_reason_and_step_and_ends_work() {
         let mut o = order();
-        o.key_ready(None, "csr".into()).unwrap();
+        o.key_ready(None, Csr::test_value()).unwrap();
         o.failed("acme said no").unwrap();
         assert_eq!(o.status(), OrderStatus::Invalid);
         assert_eq!(o.error(), Some("acme said no"));
@@ -973,7 +994,7 @@ mod tests {
             o.reissue(datetime!(2026-01-02 0:00 UTC)).is_err(),
             "a pending order cannot be reissued"
         );
-        o.key_ready(None, "c".into()).unwrap();
+        o.key_ready(None, Csr::test_value()).unwrap();
         o.placed("u".into()).unwrap();
         o.published().unwrap();
         o.propagation_confirmed().unwrap();
@@ -991,7 +1012,7 @@ mod tests {
     #[test]
     fn only_the_current_certificate_revokes_the_order() {
         let mut o = order();
-        o.key_ready(None, "c".into()).unwrap();
+        o.key_ready(None, Csr::test_value()).unwrap();
         o.placed("u".into()).unwrap();
         o.published().unwrap();
         o.propagation_confirmed().unwrap();
@@ -1009,7 +1030,7 @@ mod tests {
     #[test]
     fn completion_and_failure_raise_their_events_once() {
         let mut o = order();
-        o.key_ready(None, "c".into()).unwrap();
+        o.key_ready(None, Csr::test_value()).unwrap();
         o.placed("u".into()).unwrap();
         o.published().unwrap();
         o.propagation_confirmed().unwrap();

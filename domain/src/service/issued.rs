@@ -43,7 +43,8 @@ pub fn check_issued(
     let csr = order
         .state()
         .csr
-        .as_deref()
+        .as_ref()
+        .map(|c| c.pem.as_str())
         .ok_or("the order has no CSR to check the issued certificate's key against")?;
     let unreadable = |what: &str, e: crate::ports::CsrError| format!("cannot read {what}: {e}");
     let issued_key = inspector
@@ -71,7 +72,10 @@ mod tests {
     fn order(names: &[&str], csr: Option<&str>) -> Order {
         let at = datetime!(2026-01-01 0:00 UTC);
         let mut state = OrderState::new();
-        state.csr = csr.map(str::to_owned);
+        state.csr = csr.map(|pem| crate::models::Csr {
+            pem: pem.to_owned(),
+            der: Vec::new(),
+        });
         Order::restore(
             OrderId::new(1),
             NewOrder {

@@ -305,6 +305,7 @@ async fn an_uploaded_csr_must_name_the_same_domains() {
     let mut r = request(&a, &["a.example.com", "b.example.com"]);
     r.csr = Some(FakeCsr::csr_for(&["b.example.com", "a.example.com"]));
     r.key = Some(PrivateKeyPem::new("KEY ignored"));
+    let parsed_before = kit.csr.parsed();
     let (o, _) = kit
         .service
         .create_order(&u, r)
@@ -317,6 +318,12 @@ async fn an_uploaded_csr_must_name_the_same_domains() {
         kit.csr.generated(),
         0,
         "no key is generated for an uploaded CSR"
+    );
+    assert_eq!(
+        kit.csr.parsed() - parsed_before,
+        2,
+        "the upload is checked when the order is created and read once when its key is \
+         ready; finalization sends the kept DER without parsing it again"
     );
     assert!(kit.store.certificates()[0].key.is_none());
 }
@@ -350,6 +357,11 @@ async fn a_dns_order_goes_through_every_step_and_leaves_no_record() {
     let kit = Kit::new();
     let (_, _, o) = ordered(&kit, &["*.example.com", "example.com"]).await;
     let done = work(&kit).await;
+    assert_eq!(
+        kit.csr.parsed(),
+        0,
+        "the CSR built for the order is kept as DER, never parsed back"
+    );
     assert_eq!(
         done.status(),
         OrderStatus::Valid,

@@ -552,8 +552,10 @@ impl Acmeport {
         let credentials = &account.credentials;
         match order.step() {
             OrderStep::Created => {
-                let (key, csr_pem) = match &order.spec().csr {
-                    Some(csr) => (None, csr.clone()),
+                // The CSR is built (or an upload parsed) once, here, and kept with the
+                // order in both forms; finalization sends its DER as it is.
+                let (key, csr) = match &order.spec().csr {
+                    Some(upload) => (None, self.ports.csr.parse_csr(upload)?.1),
                     None => {
                         let key = match &order.spec().key {
                             Some(key) => key.clone(),
@@ -571,10 +573,10 @@ impl Acmeport {
                             &subject,
                             order.spec().email.clone(),
                         )?;
-                        (Some(key), csr.pem)
+                        (Some(key), csr)
                     }
                 };
-                order.key_ready(key, csr_pem)?;
+                order.key_ready(key, csr)?;
             }
             OrderStep::KeyReady => {
                 let replaces = order.state().progress.replaces.clone();
@@ -632,12 +634,11 @@ impl Acmeport {
                     self.cleanup(order).await;
                 }
                 let url = acme_url(order)?;
-                let csr_pem = order
+                let csr = order
                     .state()
                     .csr
                     .clone()
                     .ok_or_else(|| StepError::Fatal("the order lost its CSR".into()))?;
-                let (_, csr) = self.ports.csr.parse_csr(&csr_pem)?;
                 match self
                     .ports
                     .acme
@@ -670,7 +671,12 @@ impl Acmeport {
                         account_id: order.account_id(),
                         info,
                         key: order.state().cert_key.clone(),
-                        csr: order.state().csr.clone().unwrap_or_default(),
+                        csr: order
+                            .state()
+                            .csr
+                            .as_ref()
+                            .map(|c| c.pem.clone())
+                            .unwrap_or_default(),
                         created_at: self.now(),
                     })
                     .await?;

@@ -35,6 +35,16 @@ pub fn free_port() -> u16 {
 }
 
 /// Installs the rustls provider once: both ring and aws-lc-rs are in the graph.
+/// A CSR as the store keeps it (PEM armor around base64 of the DER), for repository
+/// tests that never send it to a CA.
+pub fn test_csr() -> acmeport_domain::Csr {
+    acmeport_domain::Csr {
+        pem: "-----BEGIN CERTIFICATE REQUEST-----\nY3Ny\n-----END CERTIFICATE REQUEST-----\n"
+            .to_owned(),
+        der: b"csr".to_vec(),
+    }
+}
+
 /// Whether an order's step history went back between two events of one attempt. The
 /// workflow's one step back is allowed: a failed CA validation (for example one the CA
 /// tried while acmeport was killed) is retried with a fresh ACME order from `key_ready`

@@ -222,7 +222,11 @@ impl From<&Order> for OrderResponse {
             state: s.state,
             location: s.location,
             key_type: o.spec().key_spec.as_str().to_owned(),
-            csr: state.csr.clone().or_else(|| o.spec().csr.clone()),
+            csr: state
+                .csr
+                .as_ref()
+                .map(|c| c.pem.clone())
+                .or_else(|| o.spec().csr.clone()),
             uri: o.acme_url().map(str::to_owned),
             resolved_cert_id: o.resolved_cert_id().map(|c| c.get()),
             error: o.error().map(str::to_owned),
