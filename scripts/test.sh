@@ -43,7 +43,8 @@ fi
 # of the test.
 SCHEMATHESIS_VERSION=4.32.5
 OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
-installed() { python3 -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+# grep reads all of pip's output (no -q): with pipefail, an early exit would fail pip on SIGPIPE.
+installed() { python3 -m pip show "$1" 2>/dev/null | grep -x "Version: $2" >/dev/null; }
 if ! installed schemathesis "$SCHEMATHESIS_VERSION" ||
   ! installed openapi-python-client "$OPENAPI_PYTHON_CLIENT_VERSION"; then
   log "installing schemathesis $SCHEMATHESIS_VERSION, openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION"
