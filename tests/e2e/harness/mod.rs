@@ -35,6 +35,39 @@ pub fn free_port() -> u16 {
 }
 
 /// Installs the rustls provider once: both ring and aws-lc-rs are in the graph.
+/// Runs `workers` workers over `service` until no order is due within a minute (two
+/// minutes at most): an order waiting for the CA or for DNS is due again in
+/// milliseconds, so stopping at the first moment nothing is due would leave it pending.
+pub async fn work_until_idle(service: &acmeport_domain::Acmeport, workers: usize) {
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    let tasks = (0..workers).map(|i| {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let worker = WorkerId::new(format!("test-worker-{i}"));
+            while std::time::Instant::now() < until {
+                while service
+                    .work_one(&worker)
+                    .await
+                    .unwrap_or_else(|e| panic!("worker {worker} failed: {e}"))
+                    .is_some()
+                {}
+                let now = time::OffsetDateTime::now_utc();
+                match service.next_due().await.expect("next due time") {
+                    Some(due) if due - now < time::Duration::minutes(1) => {
+                        let pause = (due - now)
+                            .clamp(time::Duration::milliseconds(10), time::Duration::seconds(1));
+                        tokio::time::sleep(pause.unsigned_abs()).await;
+                    }
+                    _ => break,
+                }
+            }
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.expect("worker task");
+    }
+}
+
 /// A CSR as the store keeps it (PEM armor around base64 of the DER), for repository
 /// tests that never send it to a CA.
 pub fn test_csr() -> acmeport_domain::Csr {
@@ -237,35 +270,7 @@ impl HttpStack {
     /// (a waiting order is due again in seconds; a valid one only for its renewal), for
     /// two minutes at most (an order whose cleanup keeps failing stays due).
     pub async fn run_orders(&self, workers: usize) {
-        let until = std::time::Instant::now() + Duration::from_secs(120);
-        let tasks = (0..workers).map(|i| {
-            let service = self.service.clone();
-            tokio::spawn(async move {
-                let worker = WorkerId::new(format!("test-worker-{i}"));
-                while std::time::Instant::now() < until {
-                    while service
-                        .work_one(&worker)
-                        .await
-                        .unwrap_or_else(|e| panic!("worker {worker} failed: {e}"))
-                        .is_some()
-                    {}
-                    let now = time::OffsetDateTime::now_utc();
-                    match service.next_due().await.expect("next due time") {
-                        Some(due) if due - now < time::Duration::minutes(1) => {
-                            let pause = (due - now).clamp(
-                                time::Duration::milliseconds(10),
-                                time::Duration::seconds(1),
-                            );
-                            tokio::time::sleep(pause.unsigned_abs()).await;
-                        }
-                        _ => break,
-                    }
-                }
-            })
-        });
-        for task in futures::future::join_all(tasks).await {
-            task.expect("worker task");
-        }
+        work_until_idle(&self.service, workers).await;
     }
 
     /// The order, which must be `valid`, and its certificate.
