@@ -195,8 +195,11 @@ async fn schemathesis_finds_no_failure_beyond_the_named_exclusions() {
             &seed_text,
             "--auth",
             &format!("{ADMIN}:{PASSWORD}"),
+            // One worker: with two, hypothesis's lambda-source cache raced in Python's
+            // AST module once in eight runs here ("AST constructor recursion depth
+            // mismatch"), a runtime error of the tool, not a finding.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "30",
             "--suppress-health-check",
