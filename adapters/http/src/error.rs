@@ -36,7 +36,7 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
     /// 405: the route exists, not with this method; `allow` lists the methods it has.
-    /// Raised as a [`WrongMethod`] rejection by the fallback route of each path.
+    /// Raised as a `WrongMethod` rejection by the fallback route of each path.
     #[error("method not allowed")]
     MethodNotAllowed {
         /// The `Allow` header's value.
