@@ -741,9 +741,9 @@ async fn orders_survive_kill_9_and_finish_after_restart() {
         // An order whose challenge the CA tried while the process was dead failed that
         // validation and was retried with a fresh ACME order (the one step back the
         // history check allows); every other one resumes on the ACME order it had.
-        let retried = events.windows(2).any(|pair| {
-            pair[0].step == OrderStep::PropagationConfirmed && pair[1].step == OrderStep::KeyReady
-        });
+        let retried = events
+            .windows(2)
+            .any(|pair| crate::harness::is_validation_retry(&pair[0], &pair[1]));
         if let Some(url) = urls_at_kill.get(&row.id) {
             if retried {
                 assert_ne!(

@@ -78,15 +78,23 @@ pub fn test_csr() -> acmeport_domain::Csr {
     }
 }
 
-/// Whether an order's step history went back between two events of one attempt. The
-/// workflow's one step back is allowed: a failed CA validation (for example one the CA
-/// tried while acmeport was killed) is retried with a fresh ACME order from `key_ready`
-/// (`Order::retry_validation`).
-pub fn went_back(before: &acmeport_store::OrderEvent, after: &acmeport_store::OrderEvent) -> bool {
+/// Whether two consecutive events of an order are the workflow's one step back: a failed
+/// CA validation (for example one the CA tried while acmeport was killed) retried with a
+/// fresh ACME order from `key_ready` (`Order::retry_validation`).
+pub fn is_validation_retry(
+    before: &acmeport_store::OrderEvent,
+    after: &acmeport_store::OrderEvent,
+) -> bool {
     use acmeport_domain::OrderStep;
-    let validation_retry =
-        before.step == OrderStep::PropagationConfirmed && after.step == OrderStep::KeyReady;
-    after.attempt == before.attempt && after.step < before.step && !validation_retry
+    before.step == OrderStep::PropagationConfirmed && after.step == OrderStep::KeyReady
+}
+
+/// Whether an order's step history went back between two events of one attempt, other
+/// than by [`is_validation_retry`].
+pub fn went_back(before: &acmeport_store::OrderEvent, after: &acmeport_store::OrderEvent) -> bool {
+    after.attempt == before.attempt
+        && after.step < before.step
+        && !is_validation_retry(before, after)
 }
 
 pub fn init_crypto() {
